@@ -1,0 +1,154 @@
+// The engine as the doors see it: authenticate a terminal, route a validated
+// request to the shard owning its guest, take new configuration versions.
+// Everything here runs on the doors' thread and must stay cheap: a card lookup is
+// one LMDB read, a terminal check one Map lookup.
+
+import { createHash } from 'node:crypto';
+import { AggregatorRegistry, type MetricObjectWithValues, type MetricValue } from 'prom-client';
+import type { ConfigSnapshot, TerminalConfig } from '../protocol/config.js';
+import { KopilkaError } from '../protocol/errors.js';
+import type { Op, Operations } from '../protocol/types.js';
+import { EngineMetrics } from './metrics.js';
+import { ShardPool } from './shard-pool.js';
+import { META_CONFIG, META_SHARDS, type Store, guestShard, loadConfig, openStore } from './store.js';
+
+export interface EngineOptions {
+  /** Folder of the LMDB environment (`<dataDir>/lmdb`). */
+  dataDir: string;
+  /** Shards of a new data folder; fixed once guests exist, since a guest id names its shard. Default 4. */
+  shards?: number;
+  /** Worker threads; default min(shards, available cores). */
+  threads?: number;
+}
+
+const shards_default = 4;
+
+export class Engine {
+  readonly metrics: EngineMetrics;
+  private pool: ShardPool | undefined;
+  private current: ConfigSnapshot | undefined;
+  private terminalsByHash = new Map<string, TerminalConfig>();
+  /** Keys seen valid under the current configuration; cleared at every version. */
+  private terminalsByKey = new Map<string, TerminalConfig>();
+  private draining = false;
+  private readonly shards: number;
+  private readonly threads: number;
+
+  private constructor(
+    readonly store: Store,
+    private readonly options: EngineOptions,
+  ) {
+    const stored = store.meta.get(META_SHARDS) as number | undefined;
+    this.shards = stored ?? options.shards ?? shards_default;
+    if (stored === undefined) store.meta.putSync(META_SHARDS, this.shards);
+    else if (options.shards !== undefined && options.shards !== stored) {
+      console.warn(`kopilka: this data folder has ${stored} shards; ignoring shards=${options.shards}`);
+    }
+    this.threads = options.threads ?? ShardPool.defaultThreads(this.shards);
+    this.metrics = new EngineMetrics(
+      () => this.pool?.depths() ?? [],
+      () => (this.store.guests.getStats() as { entryCount: number }).entryCount,
+    );
+  }
+
+  /** Opens the data folder and, if it holds a configuration, starts serving it at once. */
+  static open(options: EngineOptions): Engine {
+    const engine = new Engine(openStore(options.dataDir), options);
+    const saved = loadConfig(engine.store);
+    if (saved !== undefined) engine.applyConfig(saved);
+    return engine;
+  }
+
+  get config(): ConfigSnapshot | undefined {
+    return this.current;
+  }
+
+  get shardCount(): number {
+    return this.shards;
+  }
+
+  /**
+   * Takes a configuration version newer than the current one: remembered in LMDB
+   * (so a restart without the admin API still serves it) and handed to every shard.
+   */
+  applyConfig(snapshot: ConfigSnapshot): boolean {
+    if (this.current !== undefined && snapshot.version <= this.current.version) return false;
+    const saved = loadConfig(this.store);
+    if (saved === undefined || saved.version < snapshot.version) void this.store.meta.put(META_CONFIG, snapshot);
+    this.current = snapshot;
+    this.terminalsByHash = new Map(snapshot.terminals.map((t) => [t.keySha256, t]));
+    this.terminalsByKey = new Map();
+    this.metrics.configVersion.set(snapshot.version);
+    if (this.pool === undefined) {
+      this.pool = new ShardPool({ dataDir: this.options.dataDir, shards: this.shards, threads: this.threads, config: snapshot });
+    } else {
+      this.pool.setConfig(snapshot);
+    }
+    return true;
+  }
+
+  /** The terminal a key belongs to, if it may act for `outlet`; else a coded error. */
+  authorize(key: string | undefined, outlet: string): TerminalConfig {
+    const terminal = this.terminal(key);
+    if (terminal.outletId !== outlet) {
+      throw new KopilkaError('forbidden_outlet', `this terminal key is bound to outlet ${terminal.outletId}`, 'outlet');
+    }
+    return terminal;
+  }
+
+  /** The terminal of a key, or `unauthorized`. */
+  terminal(key: string | undefined): TerminalConfig {
+    if (key === undefined || key.length === 0) throw new KopilkaError('unauthorized', 'a terminal key is required');
+    let terminal = this.terminalsByKey.get(key);
+    if (terminal === undefined) {
+      terminal = this.terminalsByHash.get(createHash('sha256').update(key).digest('hex'));
+      if (terminal === undefined) throw new KopilkaError('unauthorized', 'the terminal key is not valid');
+      // Only valid keys are cached, so random keys cannot grow the map past the terminals.
+      this.terminalsByKey.set(key, terminal);
+    }
+    return terminal;
+  }
+
+  /** Routes a validated request to the shard owning its guest. */
+  execute<O extends Op>(op: O, body: Operations[O]['request']): Promise<Operations[O]['result']> {
+    if (this.draining) return Promise.reject(new KopilkaError('shutting_down', 'kopilka is shutting down'));
+    const pool = this.pool;
+    if (pool === undefined) return Promise.reject(new KopilkaError('not_configured', 'kopilka has no configuration yet'));
+    const card = (body as { card: string }).card;
+    if (op === 'register') return pool.request(cardShard(card, this.shards), op, '', body);
+    const guestId = this.store.cards.get(card);
+    if (guestId === undefined) return Promise.reject(new KopilkaError('card_not_found', 'the card belongs to no guest', 'card'));
+    return pool.request(guestShard(guestId), op, guestId, body);
+  }
+
+  /** Prometheus text of this thread and every shard thread, aggregated. */
+  async metricsText(): Promise<string> {
+    const own = await this.metrics.registry.getMetricsAsJSON();
+    const shards = (await this.pool?.metrics()) ?? [];
+    const all = [own, ...shards] as MetricObjectWithValues<MetricValue<string>>[][];
+    return AggregatorRegistry.aggregate(all).metrics();
+  }
+
+  /** Stops taking requests and waits for in-flight ones (up to `timeoutMs`). */
+  async drain(timeoutMs = 10_000): Promise<void> {
+    this.draining = true;
+    await this.pool?.drain(timeoutMs);
+  }
+
+  async close(): Promise<void> {
+    this.draining = true;
+    await this.pool?.close();
+    await this.store.root.flushed;
+    await this.store.close();
+  }
+}
+
+/** A new card's shard: FNV-1a of the number, so registering one card twice meets in one shard. */
+export function cardShard(card: string, shards: number): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < card.length; i++) {
+    h ^= card.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return (h >>> 0) % shards;
+}

@@ -1,0 +1,223 @@
+// What a shard does for its guests. Reads (identify, evaluate, balance) answer
+// from the last committed state; writes (register, commit) run inside an LMDB
+// write transaction, so each sees every write before it, a guest's commits apply
+// one after another in arrival order, and a commit's postings, its transaction
+// record and its idempotency record land all or none.
+
+import assert from 'node:assert';
+import type { BonusProgramConfig, ConfigSnapshot } from '../protocol/config.js';
+import { KopilkaError } from '../protocol/errors.js';
+import type {
+  BalanceRequest,
+  BalanceResult,
+  CheckLine,
+  CommitOutcome,
+  CommitRequest,
+  CommitResult,
+  EvaluateRequest,
+  EvaluateResult,
+  IdentifyRequest,
+  IdentifyResult,
+  RegisterRequest,
+  RegisterResult,
+  TransactionView,
+} from '../protocol/types.js';
+import { checkTotal, decide, pointsCapOf } from './program.js';
+import { type GuestRecord, type IdempotencyRecord, type Store, guestShard, metaGuestCounter } from './store.js';
+
+export class GuestActor {
+  constructor(
+    private readonly store: Store,
+    private readonly shard: number,
+    private config: ConfigSnapshot,
+  ) {}
+
+  setConfig(config: ConfigSnapshot): void {
+    // One reference swap: a check started under the old version finishes under it.
+    this.config = config;
+  }
+
+  get configVersion(): number {
+    return this.config.version;
+  }
+
+  private guestOf(guestId: string): GuestRecord {
+    assert.equal(guestShard(guestId), this.shard, 'a shard only serves its own guests');
+    const guest = this.store.guests.get(guestId);
+    if (guest === undefined) throw new KopilkaError('card_not_found', 'the card belongs to no guest');
+    return guest;
+  }
+
+  private checkCurrency(currency: string): void {
+    if (currency !== this.config.organization.currency) {
+      throw new KopilkaError('currency_mismatch', `currency must be ${this.config.organization.currency}`, 'currency');
+    }
+  }
+
+  identify(guestId: string, req: IdentifyRequest): IdentifyResult {
+    const guest = this.guestOf(guestId);
+    return { guestId, card: req.card, name: guest.name, balance: guest.balance };
+  }
+
+  evaluate(guestId: string, req: EvaluateRequest): EvaluateResult {
+    this.checkCurrency(req.currency);
+    const guest = this.guestOf(guestId);
+    const program = this.config.program;
+    const total = checkTotal(req.lines);
+    const pointsMax = Math.min(guest.balance, pointsCapOf(program, total));
+    const pointsToSpend = Math.min(req.pointsToSpend ?? 0, pointsMax);
+    const d = decide(program, guest.balance, total, pointsToSpend);
+    return {
+      configVersion: this.config.version,
+      guestId,
+      total,
+      balance: guest.balance,
+      pointsMax,
+      pointsToSpend,
+      moneyToPay: d.moneyToPay,
+      accrue: d.accrue,
+    };
+  }
+
+  balance(guestId: string, req: BalanceRequest): BalanceResult {
+    const guest = this.guestOf(guestId);
+    const transactions: TransactionView[] = [];
+    const limit = req.limit ?? 0;
+    if (limit > 0) {
+      for (const { value } of this.store.transactions.getRange({
+        start: [guestId, guest.seq],
+        end: [guestId, 0],
+        reverse: true,
+        limit,
+      })) {
+        transactions.push({
+          transactionId: value.transactionId,
+          kind: value.kind,
+          time: value.time,
+          outlet: value.outlet,
+          total: value.total,
+          spent: value.spent,
+          accrued: value.accrued,
+          balanceAfter: value.balanceAfter,
+        });
+      }
+    }
+    return { guestId, balance: guest.balance, transactions };
+  }
+
+  /** Runs inside a write transaction. The door routed the card to this shard by hash. */
+  registerInTransaction(req: RegisterRequest, createdAt: string): RegisterResult {
+    const existing = this.store.cards.get(req.card);
+    if (existing !== undefined) return { outcome: 'exists', guestId: existing, card: req.card };
+    const counterKey = metaGuestCounter(this.shard);
+    const n = ((this.store.meta.get(counterKey) as number | undefined) ?? 0) + 1;
+    const guestId = `${this.shard}-${n}`;
+    const guest: GuestRecord = {
+      id: guestId,
+      name: req.name ?? '',
+      phone: req.phone ?? '',
+      cards: [req.card],
+      balance: 0,
+      seq: 0,
+      createdAt,
+    };
+    this.store.meta.putSync(counterKey, n);
+    this.store.guests.putSync(guestId, guest);
+    this.store.cards.putSync(req.card, guestId);
+    return { outcome: 'ok', guestId, card: req.card };
+  }
+
+  /** Runs inside a write transaction: the idempotency check and the write are one atomic step. */
+  commitInTransaction(guestId: string, req: CommitRequest): CommitResult {
+    const key: [string, string] = [req.outlet, req.idempotencyKey];
+    const linesKey = linesFingerprint(req.lines);
+    const pointsSpent = req.pointsSpent ?? 0;
+    const seen = this.store.idempotency.get(key);
+    if (seen !== undefined) return replay(seen, req, linesKey, pointsSpent);
+
+    this.checkCurrency(req.currency);
+    const guest = this.guestOf(guestId);
+    const program = this.config.program;
+    const total = checkTotal(req.lines);
+    const outcome = refusal(program, guest, total, pointsSpent);
+    let result: CommitResult;
+    if (outcome !== undefined) {
+      result = this.result(outcome, '', guestId, total, 0, 0, guest.balance);
+    } else {
+      const d = decide(program, guest.balance, total, pointsSpent);
+      const balance = guest.balance - pointsSpent + d.accrue;
+      assert.ok(balance >= 0, 'a commit never takes a balance below zero');
+      const seq = guest.seq + 1;
+      const transactionId = `${guestId}.${seq}`;
+      result = this.result('ok', transactionId, guestId, total, pointsSpent, d.accrue, balance);
+      this.store.transactions.putSync([guestId, seq], {
+        transactionId,
+        kind: 'check',
+        time: req.time,
+        outlet: req.outlet,
+        total,
+        spent: pointsSpent,
+        accrued: d.accrue,
+        balanceAfter: balance,
+        idempotencyKey: req.idempotencyKey,
+        configVersion: this.config.version,
+      });
+      this.store.guests.putSync(guestId, { ...guest, balance, seq });
+    }
+    // A refused commit is remembered too: the same key keeps its first answer.
+    const record: IdempotencyRecord = {
+      card: req.card,
+      time: req.time,
+      currency: req.currency,
+      lines: linesKey,
+      pointsSpent,
+      result,
+    };
+    this.store.idempotency.putSync(key, record);
+    return result;
+  }
+
+  private result(
+    outcome: CommitOutcome,
+    transactionId: string,
+    guestId: string,
+    total: number,
+    spent: number,
+    accrued: number,
+    balance: number,
+  ): CommitResult {
+    return { outcome, transactionId, guestId, configVersion: this.config.version, total, spent, accrued, balance };
+  }
+}
+
+/**
+ * Refusals in order of precedence: the program's cap is a property of the check
+ * alone, so it is reported before the balance, which depends on the moment.
+ */
+function refusal(program: BonusProgramConfig, guest: GuestRecord, total: number, spent: number): CommitOutcome | undefined {
+  if (spent > pointsCapOf(program, total)) return 'points_over_limit';
+  if (spent > guest.balance) return 'insufficient_points';
+  return undefined;
+}
+
+/** The same key again: the first answer if the body is the same, else which field differs. */
+function replay(seen: IdempotencyRecord, req: CommitRequest, linesKey: string, pointsSpent: number): CommitResult {
+  let outcome: CommitOutcome = 'exists';
+  if (seen.card !== req.card) outcome = 'exists_with_different_card';
+  else if (seen.time !== req.time) outcome = 'exists_with_different_time';
+  else if (seen.currency !== req.currency) outcome = 'exists_with_different_currency';
+  else if (seen.lines !== linesKey) outcome = 'exists_with_different_lines';
+  else if (seen.pointsSpent !== pointsSpent) outcome = 'exists_with_different_points_spent';
+  // A refused first attempt answers with its refusal again: a failed key stays failed.
+  if (outcome === 'exists' && seen.result.outcome !== 'ok') return seen.result;
+  return { ...seen.result, outcome };
+}
+
+function linesFingerprint(lines: readonly CheckLine[]): string {
+  let s = '';
+  for (let i = 0; i < lines.length; i++) {
+    const l = lines[i]!;
+    s += `${l.itemCode}\u0001${l.category ?? ''}\u0001${l.quantity}\u0001${l.unitPrice}\u0002`;
+  }
+  return s;
+}

@@ -1,0 +1,71 @@
+// The doors' thread metrics. Latency is the server-side decision time: from the
+// request decoded to the answer encoded, so it excludes the network and the
+// client. Buckets are fine around a millisecond because that is the promise.
+
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export type Door = 'grpc' | 'grpc_stream' | 'ws' | 'http';
+
+export const DECISION_BUCKETS_S = [
+  0.00001, 0.00002, 0.00003, 0.00004, 0.00005, 0.000075, 0.0001, 0.00015, 0.0002, 0.0003, 0.0004, 0.0005, 0.00075,
+  0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.064, 0.128, 0.256, 0.512, 1,
+];
+
+export class EngineMetrics {
+  readonly registry = new Registry();
+  readonly requests = new Counter({
+    name: 'kopilka_requests_total',
+    help: 'Requests answered, by door and operation.',
+    labelNames: ['door', 'op'] as const,
+    registers: [this.registry],
+  });
+  readonly errors = new Counter({
+    name: 'kopilka_errors_total',
+    help: 'Requests answered with an error, by door, operation and error code.',
+    labelNames: ['door', 'op', 'code'] as const,
+    registers: [this.registry],
+  });
+  readonly outcomes = new Counter({
+    name: 'kopilka_commit_outcomes_total',
+    help: 'Commits answered, by outcome (ok, exists, insufficient_points, ...).',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
+  readonly duration = new Histogram({
+    name: 'kopilka_request_duration_seconds',
+    help: 'Server-side time from request decoded to answer encoded, by door and operation.',
+    labelNames: ['door', 'op'] as const,
+    buckets: DECISION_BUCKETS_S,
+    registers: [this.registry],
+  });
+  readonly configVersion = new Gauge({
+    name: 'kopilka_config_version',
+    help: 'Configuration version the engine runs.',
+    registers: [this.registry],
+    aggregator: 'max',
+  });
+  readonly shardQueue: Gauge<'shard'>;
+  readonly guests: Gauge;
+
+  constructor(shardDepth: () => number[], guestsCount: () => number) {
+    collectDefaultMetrics({ register: this.registry, prefix: 'kopilka_' });
+    this.shardQueue = new Gauge({
+      name: 'kopilka_shard_queue_depth',
+      help: 'Requests sent to a shard and not yet answered.',
+      labelNames: ['shard'] as const,
+      registers: [this.registry],
+      collect() {
+        const depth = shardDepth();
+        for (let i = 0; i < depth.length; i++) this.set({ shard: String(i) }, depth[i]!);
+      },
+    });
+    this.guests = new Gauge({
+      name: 'kopilka_guests',
+      help: 'Guests registered.',
+      registers: [this.registry],
+      collect() {
+        this.set(guestsCount());
+      },
+    });
+  }
+}

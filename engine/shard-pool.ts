@@ -1,0 +1,196 @@
+// The doors' side of the shards: piscina owns the worker threads; each shard is
+// one long-lived piscina task holding a MessagePort, so a request costs a message,
+// not a task. Requests to a shard are sent in one batch per event-loop turn, and
+// replies come back batched the same way, matched by request id.
+//
+// When a worker dies, piscina replaces it; the shard's in-flight requests are
+// rejected with `shard_unavailable` (a commit may or may not have landed, so the
+// client retries with the same idempotency key) and the shard is attached again.
+
+import { availableParallelism } from 'node:os';
+import { MessageChannel, type MessagePort } from 'node:worker_threads';
+import { Piscina } from 'piscina';
+import type { ConfigSnapshot } from '../protocol/config.js';
+import { KopilkaError } from '../protocol/errors.js';
+import { shard_queue_max } from '../protocol/limits.js';
+import type { Op, Operations } from '../protocol/types.js';
+import type { AttachShardTask, ShardInput, ShardReply } from './shard-messages.js';
+
+interface Pending {
+  resolve(value: any): void;
+  reject(err: unknown): void;
+}
+
+/** Milliseconds to wait before attaching a shard again after its worker died. */
+const reattach_delay_ms = 50;
+
+class ShardLink {
+  port: MessagePort | undefined;
+  readonly pending = new Map<number, Pending>();
+  outbox: ShardInput[] = [];
+  nextId = 1;
+  attached = false;
+}
+
+export interface ShardPoolOptions {
+  dataDir: string;
+  shards: number;
+  threads: number;
+  config: ConfigSnapshot;
+}
+
+export class ShardPool {
+  private readonly pool: Piscina;
+  private readonly links: ShardLink[];
+  private config: ConfigSnapshot;
+  private closing = false;
+  private flushScheduled = false;
+  private readonly dirty = new Set<ShardLink>();
+
+  constructor(private readonly options: ShardPoolOptions) {
+    this.config = options.config;
+    const threads = options.threads;
+    this.pool = new Piscina({
+      filename: new URL('./shard-worker.js', import.meta.url).href,
+      minThreads: threads,
+      maxThreads: threads,
+      concurrentTasksPerWorker: options.shards,
+      idleTimeout: Infinity,
+      // Sync atomics would keep an idle worker from ever reading its port.
+      atomics: 'async',
+      // Shards spread evenly over threads: each attach goes to the least busy worker.
+      loadBalancer: (_task, workers) => {
+        let best = null;
+        for (const w of workers) if (best === null || w.currentUsage < best.currentUsage) best = w;
+        return best;
+      },
+    });
+    this.links = Array.from({ length: options.shards }, () => new ShardLink());
+    for (let s = 0; s < options.shards; s++) this.attach(s);
+  }
+
+  static defaultThreads(shards: number): number {
+    return Math.max(1, Math.min(shards, availableParallelism()));
+  }
+
+  get shardCount(): number {
+    return this.links.length;
+  }
+
+  depths(): number[] {
+    return this.links.map((l) => l.pending.size);
+  }
+
+  private attach(shard: number): void {
+    const link = this.links[shard]!;
+    const { port1, port2 } = new MessageChannel();
+    link.port = port1;
+    link.attached = true;
+    port1.on('message', (batch: ShardReply[]) => this.receive(link, batch));
+    const task: AttachShardTask = { shard, dataDir: this.options.dataDir, config: this.config, port: port2 };
+    this.pool
+      .run(task, { transferList: [port2] as any })
+      .then(
+        () => this.detached(shard, undefined),
+        (err: unknown) => this.detached(shard, err),
+      );
+  }
+
+  private detached(shard: number, err: unknown): void {
+    const link = this.links[shard]!;
+    link.attached = false;
+    link.port?.close();
+    link.port = undefined;
+    const lost = new KopilkaError('shard_unavailable', `shard ${shard} restarted; retry with the same idempotency key`);
+    for (const p of link.pending.values()) p.reject(lost);
+    link.pending.clear();
+    link.outbox = [];
+    if (!this.closing) {
+      if (err !== undefined) console.error(`kopilka: shard ${shard} worker failed, attaching again:`, err);
+      setTimeout(() => this.attach(shard), reattach_delay_ms).unref();
+    }
+  }
+
+  private receive(link: ShardLink, batch: ShardReply[]): void {
+    for (let i = 0; i < batch.length; i++) {
+      const reply = batch[i]!;
+      const p = link.pending.get(reply.id);
+      if (p === undefined) continue;
+      link.pending.delete(reply.id);
+      if (reply.kind === 'result') p.resolve(reply.result);
+      else if (reply.kind === 'metrics') p.resolve(reply.metrics);
+      else p.reject(new KopilkaError(reply.error.code, reply.error.message, reply.error.field));
+    }
+  }
+
+  request<O extends Op>(shard: number, op: O, guestId: string, body: Operations[O]['request']): Promise<Operations[O]['result']> {
+    const link = this.links[shard]!;
+    if (this.closing) return Promise.reject(new KopilkaError('shutting_down', 'kopilka is shutting down'));
+    if (!link.attached) return Promise.reject(new KopilkaError('shard_unavailable', `shard ${shard} is restarting; retry`));
+    if (link.pending.size >= shard_queue_max) {
+      return Promise.reject(new KopilkaError('overloaded', `shard ${shard} has ${shard_queue_max} requests queued; retry later`));
+    }
+    const id = link.nextId++;
+    return new Promise((resolve, reject) => {
+      link.pending.set(id, { resolve, reject });
+      link.outbox.push({ kind: 'request', id, op, guestId, body, receivedAt: Date.now() });
+      this.schedule(link);
+    });
+  }
+
+  /** Gives every shard the new configuration; each swaps it in one step. */
+  setConfig(config: ConfigSnapshot): void {
+    this.config = config;
+    for (const link of this.links) {
+      link.outbox.push({ kind: 'config', config });
+      this.schedule(link);
+    }
+  }
+
+  /** Metrics of every shard thread, as prom-client JSON, for aggregation. */
+  async metrics(): Promise<unknown[]> {
+    const answers = this.links.map((link) => {
+      if (!link.attached) return Promise.resolve(undefined);
+      const id = link.nextId++;
+      return new Promise<unknown>((resolve, reject) => {
+        link.pending.set(id, { resolve, reject });
+        link.outbox.push({ kind: 'metrics', id });
+        this.schedule(link);
+      }).catch(() => undefined);
+    });
+    return (await Promise.all(answers)).filter((m) => m !== undefined);
+  }
+
+  private schedule(link: ShardLink): void {
+    this.dirty.add(link);
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      setImmediate(this.flush);
+    }
+  }
+
+  private readonly flush = (): void => {
+    this.flushScheduled = false;
+    for (const link of this.dirty) {
+      if (link.outbox.length === 0 || link.port === undefined) continue;
+      const batch = link.outbox;
+      link.outbox = [];
+      link.port.postMessage(batch);
+    }
+    this.dirty.clear();
+  };
+
+  /** Waits for every in-flight request to be answered, or `timeoutMs`. */
+  async drain(timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (this.links.some((l) => l.pending.size > 0) && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  }
+
+  async close(): Promise<void> {
+    this.closing = true;
+    for (const link of this.links) link.port?.close();
+    await this.pool.destroy();
+  }
+}

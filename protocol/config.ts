@@ -1,0 +1,47 @@
+// The configuration the admin API publishes and the engine runs. One snapshot is
+// one version: the engine swaps whole snapshots, so no check ever sees half of a
+// change. Money is in integer minor units of the organization's currency;
+// percentages are integer basis points (500 = 5%).
+
+export interface OrganizationConfig {
+  id: string;
+  name: string;
+  /** ISO 4217 code; checks in another currency are refused. */
+  currency: string;
+  /** IANA time zone, e.g. "Europe/Moscow". */
+  timeZone: string;
+}
+
+export interface OutletConfig {
+  id: string;
+  name: string;
+}
+
+export interface TerminalConfig {
+  id: string;
+  outletId: string;
+  /** Hex SHA-256 of the terminal key; the key itself is shown once, at creation. */
+  keySha256: string;
+}
+
+export interface BonusProgramConfig {
+  id: string;
+  name: string;
+  /** Points accrued per money paid (not paid with points), in basis points: 500 = 5%. 0..10000. */
+  accrualBp: number;
+  /** The most of a check payable with points, in basis points: 5000 = 50%. 0..10000. */
+  payMaxBp: number;
+  /** Money minor units one whole point is worth: 100 = 1.00. 1..1_000_000. */
+  pointValueMinor: number;
+}
+
+export interface ConfigSnapshot {
+  /** Grows by one with every published change. */
+  version: number;
+  publishedAt: string;
+  author: string;
+  organization: OrganizationConfig;
+  outlets: OutletConfig[];
+  terminals: TerminalConfig[];
+  program: BonusProgramConfig;
+}

@@ -1,0 +1,185 @@
+// Validation at the door, once, before anything touches a shard. Each validator
+// takes an untrusted decoded value and returns a fresh object holding only the
+// known fields (so nothing from the wire, prototypes included, leaks inward), or
+// throws `invalid_field` naming the field and the fix. No database is touched.
+
+import { KopilkaError } from './errors.js';
+import * as L from './limits.js';
+import type {
+  BalanceRequest,
+  CheckLine,
+  CommitRequest,
+  EvaluateRequest,
+  IdentifyRequest,
+  Op,
+  Operations,
+  RegisterRequest,
+} from './types.js';
+
+type Obj = Record<string, unknown>;
+
+function fail(field: string, fix: string): never {
+  throw new KopilkaError('invalid_field', `${field} ${fix}`, field);
+}
+
+function object(value: unknown, field: string): Obj {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    if (field === 'body') throw new KopilkaError('bad_request', 'body must be an object');
+    fail(field, 'must be an object');
+  }
+  return value as Obj;
+}
+
+function onlyKnown(o: Obj, known: ReadonlySet<string>, path: string): void {
+  for (const key in o) {
+    if (!known.has(key)) fail(path ? `${path}.${key}` : key, 'is not a known field; remove it');
+  }
+}
+
+function str(o: Obj, key: string, max: number, path = key): string {
+  const v = o[key];
+  if (typeof v !== 'string') fail(path, 'must be a string');
+  if (v.length === 0 || v.length > max) fail(path, `must be 1..${max} characters`);
+  return v;
+}
+
+function optStr(o: Obj, key: string, max: number, path = key): string | undefined {
+  return o[key] === undefined ? undefined : str(o, key, max, path);
+}
+
+function int(o: Obj, key: string, min: number, max: number, path = key): number {
+  const v = o[key];
+  if (typeof v !== 'number' || !Number.isInteger(v)) fail(path, 'must be an integer');
+  if (v < min || v > max) fail(path, `must be between ${min} and ${max}`);
+  return v;
+}
+
+function optInt(o: Obj, key: string, min: number, max: number, dflt: number): number {
+  return o[key] === undefined ? dflt : int(o, key, min, max);
+}
+
+const CURRENCY = /^[A-Z]{3}$/;
+// ISO 8601 with a time zone designator: a check's time must be unambiguous.
+const ISO_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})$/;
+
+function currency(o: Obj): string {
+  const v = o.currency;
+  if (typeof v !== 'string' || !CURRENCY.test(v)) fail('currency', 'must be an ISO 4217 code such as "RUB"');
+  return v;
+}
+
+function time(o: Obj): string {
+  const v = o.time;
+  if (typeof v !== 'string' || !ISO_TIME.test(v) || Number.isNaN(Date.parse(v))) {
+    fail('time', 'must be an ISO 8601 time with offset, e.g. "2026-11-24T12:30:00+03:00"');
+  }
+  return v;
+}
+
+const LINE_FIELDS = new Set(['itemCode', 'category', 'quantity', 'unitPrice']);
+
+function lines(o: Obj): CheckLine[] {
+  const v = o.lines;
+  if (!Array.isArray(v)) fail('lines', 'must be an array of check lines');
+  if (v.length === 0 || v.length > L.check_lines_max) fail('lines', `must hold 1..${L.check_lines_max} lines`);
+  const out: CheckLine[] = new Array(v.length);
+  let total = 0;
+  for (let i = 0; i < v.length; i++) {
+    const path = `lines[${i}]`;
+    const line = object(v[i], path);
+    onlyKnown(line, LINE_FIELDS, path);
+    const itemCode = str(line, 'itemCode', L.item_code_chars_max, `${path}.itemCode`);
+    const category = optStr(line, 'category', L.item_code_chars_max, `${path}.category`);
+    const quantity = int(line, 'quantity', 1, L.line_quantity_max, `${path}.quantity`);
+    const unitPrice = int(line, 'unitPrice', 0, L.unit_price_minor_max, `${path}.unitPrice`);
+    total += quantity * unitPrice;
+    if (total > L.check_total_minor_max) fail('lines', `must add up to at most ${L.check_total_minor_max} minor units`);
+    out[i] = category === undefined ? { itemCode, quantity, unitPrice } : { itemCode, category, quantity, unitPrice };
+  }
+  return out;
+}
+
+const REGISTER_FIELDS = new Set(['outlet', 'card', 'name', 'phone']);
+const PHONE = /^\+?[0-9]{5,20}$/;
+
+export function validateRegister(value: unknown): RegisterRequest {
+  const o = object(value, 'body');
+  onlyKnown(o, REGISTER_FIELDS, '');
+  const out: RegisterRequest = { outlet: str(o, 'outlet', L.id_chars_max), card: str(o, 'card', L.card_chars_max) };
+  const name = optStr(o, 'name', L.name_chars_max);
+  if (name !== undefined) out.name = name;
+  const phone = optStr(o, 'phone', 24);
+  if (phone !== undefined) {
+    if (!PHONE.test(phone)) fail('phone', 'must be digits with an optional leading +, e.g. "+79991234567"');
+    out.phone = phone;
+  }
+  return out;
+}
+
+const IDENTIFY_FIELDS = new Set(['outlet', 'card']);
+
+export function validateIdentify(value: unknown): IdentifyRequest {
+  const o = object(value, 'body');
+  onlyKnown(o, IDENTIFY_FIELDS, '');
+  return { outlet: str(o, 'outlet', L.id_chars_max), card: str(o, 'card', L.card_chars_max) };
+}
+
+const EVALUATE_FIELDS = new Set(['outlet', 'time', 'currency', 'card', 'lines', 'pointsToSpend']);
+
+export function validateEvaluate(value: unknown): EvaluateRequest {
+  const o = object(value, 'body');
+  onlyKnown(o, EVALUATE_FIELDS, '');
+  return {
+    outlet: str(o, 'outlet', L.id_chars_max),
+    time: time(o),
+    currency: currency(o),
+    card: str(o, 'card', L.card_chars_max),
+    lines: lines(o),
+    pointsToSpend: optInt(o, 'pointsToSpend', 0, L.points_max, 0),
+  };
+}
+
+const COMMIT_FIELDS = new Set(['outlet', 'idempotencyKey', 'time', 'currency', 'card', 'lines', 'pointsSpent']);
+
+export function validateCommit(value: unknown): CommitRequest {
+  const o = object(value, 'body');
+  onlyKnown(o, COMMIT_FIELDS, '');
+  return {
+    outlet: str(o, 'outlet', L.id_chars_max),
+    idempotencyKey: str(o, 'idempotencyKey', L.idempotency_key_chars_max),
+    time: time(o),
+    currency: currency(o),
+    card: str(o, 'card', L.card_chars_max),
+    lines: lines(o),
+    pointsSpent: optInt(o, 'pointsSpent', 0, L.points_max, 0),
+  };
+}
+
+const BALANCE_FIELDS = new Set(['outlet', 'card', 'limit']);
+
+export function validateBalance(value: unknown): BalanceRequest {
+  const o = object(value, 'body');
+  onlyKnown(o, BALANCE_FIELDS, '');
+  return {
+    outlet: str(o, 'outlet', L.id_chars_max),
+    card: str(o, 'card', L.card_chars_max),
+    limit: optInt(o, 'limit', 0, L.history_limit_max, L.history_limit_default),
+  };
+}
+
+export const VALIDATORS: { [O in Op]: (value: unknown) => Operations[O]['request'] } = {
+  register: validateRegister,
+  identify: validateIdentify,
+  evaluate: validateEvaluate,
+  commit: validateCommit,
+  balance: validateBalance,
+};
+
+export function isOp(value: unknown): value is Op {
+  return typeof value === 'string' && Object.prototype.hasOwnProperty.call(VALIDATORS, value);
+}
+
+export function validateRequest(op: unknown, body: unknown): Operations[Op]['request'] {
+  if (!isOp(op)) throw new KopilkaError('unknown_op', `op must be one of ${Object.keys(VALIDATORS).join(', ')}`);
+  return VALIDATORS[op](body);
+}
