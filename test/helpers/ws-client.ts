@@ -18,7 +18,11 @@ export class WsClient {
   readonly orphans: WsReply[] = [];
   private orphanWaiters: Array<(r: WsReply) => void> = [];
 
+  /** Resolves when the connection closes, from either side. */
+  readonly closed: Promise<void>;
+
   private constructor(readonly ws: WebSocket) {
+    this.closed = new Promise((resolve) => ws.once('close', () => resolve()));
     ws.on('message', (data: Buffer) => {
       const reply = packr.unpack(data) as WsReply;
       const p = this.pending.get(reply.id);
