@@ -1,0 +1,178 @@
+// Configuration in Postgres, and its publication as versioned snapshots. The
+// tables are what admins edit; `config_versions` is what the engine runs. Every
+// change writes the next version, holding the whole snapshot, in the same
+// transaction as the change: a committed edit is always published, and a
+// published version always matches the tables it was built from.
+
+import assert from 'node:assert/strict';
+import type {
+  BonusProgramConfig,
+  ConfigSnapshot,
+  OrganizationConfig,
+  OutletConfig,
+  TerminalConfig,
+} from '../protocol/config.js';
+import { KopilkaError } from '../protocol/errors.js';
+import type { SqlClient } from './sql-client.js';
+
+/**
+ * Publishers take turns on this advisory lock (held to the end of their
+ * transaction), so two concurrent changes cannot both read version N and both
+ * write N + 1; the primary key on `version` would refuse the second anyway.
+ * Taking turns also makes an `expectedVersion` check exact.
+ */
+const config_lock_key = 0x6b6f_0002;
+
+export interface VersionInfo {
+  version: number;
+  author: string;
+  publishedAt: string;
+}
+
+export interface ChangeContext {
+  /** The version published before this change: 0 when none was. */
+  version: number;
+  organization: OrganizationConfig;
+}
+
+/** What a change did: `publish: false` when it turned out to change nothing. */
+export interface ConfigChange<T> {
+  result: T;
+  publish: boolean;
+}
+
+/**
+ * Runs `change` in one transaction under the config lock and, when it changed
+ * something, publishes the next version in that same transaction.
+ */
+export async function changeConfig<T>(
+  sql: SqlClient,
+  author: string,
+  change: (q: SqlClient, context: ChangeContext) => Promise<ConfigChange<T>>,
+): Promise<{ result: T; snapshot: ConfigSnapshot | null }> {
+  return sql.transaction(async (q) => {
+    await lockConfig(q);
+    const organization = await readOrganization(q);
+    if (organization === null) {
+      throw new KopilkaError(
+        'not_configured',
+        'no organization exists yet: start the admin API with demoTerminalKey to create the demo one',
+      );
+    }
+    const version = await latestVersion(q);
+    const { result, publish } = await change(q, { version, organization });
+    const snapshot = publish ? await publishVersion(q, author) : null;
+    return { result, snapshot };
+  });
+}
+
+/** Call first in a transaction that publishes; released at its commit or rollback. */
+export async function lockConfig(q: SqlClient): Promise<void> {
+  await q.query('select pg_advisory_xact_lock($1)', [config_lock_key]);
+}
+
+export async function latestVersion(q: SqlClient): Promise<number> {
+  const { rows } = await q.query<{ version: number | null }>(
+    'select max(version) as version from config_versions',
+  );
+  return rows[0]?.version ?? 0;
+}
+
+/** Builds the snapshot from the tables and stores it as the next version. Hold the lock. */
+export async function publishVersion(q: SqlClient, author: string): Promise<ConfigSnapshot> {
+  const version = (await latestVersion(q)) + 1;
+  const publishedAt = new Date().toISOString();
+  const snapshot = await buildSnapshot(q, version, author, publishedAt);
+  await q.query(
+    'insert into config_versions (version, snapshot, author, published_at) values ($1, $2::jsonb, $3, $4)',
+    [version, JSON.stringify(snapshot), author, publishedAt],
+  );
+  return snapshot;
+}
+
+export async function readCurrentSnapshot(sql: SqlClient): Promise<ConfigSnapshot | null> {
+  const { rows } = await sql.query<{ snapshot: ConfigSnapshot }>(
+    'select snapshot from config_versions order by version desc limit 1',
+  );
+  return rows[0]?.snapshot ?? null;
+}
+
+/** Newest first. */
+export async function listVersions(sql: SqlClient, limit: number): Promise<VersionInfo[]> {
+  const { rows } = await sql.query<{ version: number; author: string; published_at: Date }>(
+    'select version, author, published_at from config_versions order by version desc limit $1',
+    [limit],
+  );
+  return rows.map((r) => ({ version: r.version, author: r.author, publishedAt: r.published_at.toISOString() }));
+}
+
+/**
+ * The organization the snapshot describes. One per database for now; a
+ * coalition (organization → partners) will add a partner level, not more rows.
+ */
+export async function readOrganization(q: SqlClient): Promise<OrganizationConfig | null> {
+  const { rows } = await q.query<{ id: string; name: string; currency: string; time_zone: string }>(
+    'select id, name, currency, time_zone from organizations order by created_at, id limit 1',
+  );
+  const row = rows[0];
+  if (row === undefined) return null;
+  return { id: row.id, name: row.name, currency: row.currency, timeZone: row.time_zone };
+}
+
+export async function readProgram(q: SqlClient, organizationId: string): Promise<BonusProgramConfig | null> {
+  const { rows } = await q.query<{
+    id: string;
+    name: string;
+    accrual_bp: number;
+    pay_max_bp: number;
+    point_value_minor: number;
+  }>(
+    `select id, name, accrual_bp, pay_max_bp, point_value_minor
+       from programs where organization_id = $1 order by id limit 1`,
+    [organizationId],
+  );
+  const row = rows[0];
+  if (row === undefined) return null;
+  return {
+    id: row.id,
+    name: row.name,
+    accrualBp: row.accrual_bp,
+    payMaxBp: row.pay_max_bp,
+    pointValueMinor: row.point_value_minor,
+  };
+}
+
+async function buildSnapshot(
+  q: SqlClient,
+  version: number,
+  author: string,
+  publishedAt: string,
+): Promise<ConfigSnapshot> {
+  const organization = await readOrganization(q);
+  assert.ok(organization !== null, 'a snapshot is published only once an organization exists');
+  const program = await readProgram(q, organization.id);
+  assert.ok(program !== null, 'the organization and its program are created together');
+  const outlets = await q.query<OutletConfig>(
+    'select id, name from outlets where organization_id = $1 order by id',
+    [organization.id],
+  );
+  // Revoked terminals are left out: the engine refuses any key it does not find.
+  const terminals = await q.query<{ id: string; outlet_id: string; key_sha256: string }>(
+    `select t.id, t.outlet_id, t.key_sha256
+       from terminals t join outlets o on o.id = t.outlet_id
+      where o.organization_id = $1 and t.revoked_at is null
+      order by t.id`,
+    [organization.id],
+  );
+  return {
+    version,
+    publishedAt,
+    author,
+    organization,
+    outlets: outlets.rows.map((o) => ({ id: o.id, name: o.name })),
+    terminals: terminals.rows.map(
+      (t): TerminalConfig => ({ id: t.id, outletId: t.outlet_id, keySha256: t.key_sha256 }),
+    ),
+    program,
+  };
+}

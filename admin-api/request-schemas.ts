@@ -1,0 +1,137 @@
+// Validation of request bodies, at the door, before any database is touched.
+// Each schema is built once at start-up; a failure is an `invalid_field` error
+// whose `field` names the field and whose message says what would be accepted.
+
+import { KopilkaError } from '../protocol/errors.js';
+import {
+  basis_points_max,
+  config_version_max,
+  id_chars_max,
+  name_chars_max,
+  point_value_minor_max,
+} from './limits.js';
+
+interface IntegerField {
+  kind: 'integer';
+  min: number;
+  max: number;
+  /** What the number means, appended to the message: "(basis points: 500 = 5%)". */
+  unit?: string;
+}
+
+interface TextField {
+  kind: 'text';
+  charsMax: number;
+  /** When set, the text must match it; `patternDoc` says so in words. */
+  pattern?: RegExp;
+  patternDoc?: string;
+}
+
+type FieldSpec = (IntegerField | TextField) & { required: boolean };
+
+export type BodySchema = Readonly<Record<string, FieldSpec>>;
+
+const id_pattern = new RegExp(`^[A-Za-z0-9_.-]{1,${id_chars_max}}$`);
+
+const idField: FieldSpec = {
+  kind: 'text',
+  required: true,
+  charsMax: id_chars_max,
+  pattern: id_pattern,
+  patternDoc: `1 to ${id_chars_max} characters of A-Z, a-z, 0-9, "_", "." and "-"`,
+};
+const nameField = (required: boolean): FieldSpec => ({ kind: 'text', required, charsMax: name_chars_max });
+const basisPointsField: FieldSpec = {
+  kind: 'integer',
+  required: true,
+  min: 0,
+  max: basis_points_max,
+  unit: 'basis points: 500 = 5%',
+};
+
+export const programSchema: BodySchema = {
+  name: nameField(false),
+  accrualBp: basisPointsField,
+  payMaxBp: basisPointsField,
+  pointValueMinor: {
+    kind: 'integer',
+    required: true,
+    min: 1,
+    max: point_value_minor_max,
+    unit: 'minor units one point is worth: 100 = 1.00',
+  },
+  expectedVersion: {
+    kind: 'integer',
+    required: false,
+    min: 1,
+    max: config_version_max,
+    unit: 'the version your edit is based on, from GET /v1/program',
+  },
+};
+
+export const outletSchema: BodySchema = { id: idField, name: nameField(true) };
+
+export const terminalSchema: BodySchema = { id: idField, outletId: { ...idField } };
+
+export interface ProgramBody {
+  name?: string;
+  accrualBp: number;
+  payMaxBp: number;
+  pointValueMinor: number;
+  expectedVersion?: number;
+}
+
+export interface OutletBody {
+  id: string;
+  name: string;
+}
+
+export interface TerminalBody {
+  id: string;
+  outletId: string;
+}
+
+/** Returns `body` checked against `schema`; throws `invalid_field` at the first bad field. */
+export function validateBody<T>(schema: BodySchema, body: unknown): T {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+    throw new KopilkaError('bad_request', 'the body must be a JSON object');
+  }
+  const record = body as Record<string, unknown>;
+  for (const field of Object.keys(record)) {
+    if (!Object.prototype.hasOwnProperty.call(schema, field)) {
+      throw new KopilkaError(
+        'invalid_field',
+        `${field} is not a known field: remove it (known: ${Object.keys(schema).join(', ')})`,
+        field,
+      );
+    }
+  }
+  for (const [field, spec] of Object.entries(schema)) {
+    const value = record[field];
+    if (value === undefined) {
+      if (spec.required) throw new KopilkaError('invalid_field', `${field} is required: ${expected(spec)}`, field);
+      continue;
+    }
+    if (!accepts(spec, value)) throw new KopilkaError('invalid_field', `${field} must be ${expected(spec)}`, field);
+  }
+  return record as T;
+}
+
+function accepts(spec: FieldSpec, value: unknown): boolean {
+  if (spec.kind === 'integer') {
+    return Number.isSafeInteger(value) && (value as number) >= spec.min && (value as number) <= spec.max;
+  }
+  if (typeof value !== 'string') return false;
+  // Characters, not UTF-16 units: a name in Cyrillic or with emoji counts as read.
+  const chars = [...value].length;
+  if (chars < 1 || chars > spec.charsMax || value.trim() === '') return false;
+  return spec.pattern === undefined || spec.pattern.test(value);
+}
+
+function expected(spec: FieldSpec): string {
+  if (spec.kind === 'integer') {
+    const unit = spec.unit === undefined ? '' : ` (${spec.unit})`;
+    return `an integer from ${spec.min} to ${spec.max}${unit}`;
+  }
+  return spec.patternDoc ?? `a string of 1 to ${spec.charsMax} characters, not blank`;
+}
