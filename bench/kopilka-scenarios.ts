@@ -1,25 +1,236 @@
-// >>> THE PLACE WHERE KOPILKA'S OWN ROWS GO <<<
-//
-// Each entry starts what it needs (e.g. kopilka's server as a child process),
-// drives it with a driver from this folder (runWsLoad, runHttpLoad,
-// runGrpcUnaryLoad, runGrpcStreamLoad) for the `timing` it is given, stops it,
-// and returns a BenchResult named like the entry. Name the ceiling it compares
-// with from CEILING in ceilings.ts; the runner measures that ceiling right before
-// it in the same run and prints ops/s as "% of ceiling". For a server's CPU per
-// operation, wrap the timing hooks with a CpuWindow (process-cpu.ts) on its pid.
-//
-// Example, once a server exists:
-//   { name: 'evaluate.ws', ceiling: CEILING.uwsWsEcho, run: async (timing) => {
-//       const server = await startKopilka(); // yours
-//       try {
-//         const load = await runWsLoad({ ...timing, url: server.wsUrl, connections: 50, inflight: 32,
-//           makeFrame: (conn, seq) => encodeEvaluate(conn, seq), replySeq: decodeSeq });
-//         return toBenchResult('evaluate.ws', load);
-//       } finally { await server.stop(); }
-//   } }
-//
-// Empty until kopilka's doors exist: the benchmark never reports invented figures.
+// kopilka's own rows. Each drives the running kopilka (kopilka-under-test.ts,
+// 100,000 guests) through one door with the same drivers and message sizes as its
+// ceiling, and adds what only kopilka knows: the server-side decision time from
+// its /metrics (request decoded → answer encoded), its CPU per operation, and its
+// memory after the row.
 
+import * as grpc from '@grpc/grpc-js';
+import { Packr } from 'msgpackr';
+import { kopilkaClientClass } from '../adapters/grpc-door.js';
+import { CEILING } from './ceilings.js';
+import { runGrpcStreamLoad, runGrpcUnaryLoad } from './grpc-load.js';
+import { runHttpLoad } from './http-load.js';
+import { bench_terminal_key, kopilkaUnderTest, type KopilkaUnderTest } from './kopilka-under-test.js';
+import type { LoadTiming } from './measure-window.js';
+import { CpuWindow } from './process-cpu.js';
 import type { Scenario } from './scenario.js';
+import { benchCard } from './seed-guests.js';
+import { parseBuckets, percentileMs } from './server-decision-time.js';
+import type { BenchResult, LoadResult } from './stats.js';
+import { runWsLoad } from './ws-load.js';
 
-export const kopilkaScenarios: Scenario[] = [];
+const ws_connections = 50;
+const ws_inflight_per_connection = 32;
+const http_connections = 50;
+const grpc_unary_concurrency = 50;
+const grpc_streams = 4;
+const grpc_inflight_per_stream = 64;
+/** Share of evaluate.ws's throughput at which the decision time is also measured. */
+const half_load_share = 0.5;
+
+const packr = new Packr({ useRecords: false, mapsAsObjects: true });
+const OUTLET = 'outlet-1';
+const TIME = '2026-11-24T12:30:00+03:00';
+/** A 3-line check, about the size of the ceilings' message. */
+const LINES = [
+  { itemCode: 'SKU-100231', category: 'grocery', quantity: 2, unitPrice: 12_990 },
+  { itemCode: 'SKU-100877', category: 'dairy', quantity: 1, unitPrice: 54_990 },
+  { itemCode: 'SKU-203311', category: 'bakery', quantity: 3, unitPrice: 9_990 },
+];
+const runId = Date.now().toString(36);
+
+function card(seq: number, guests: number): string {
+  // A multiplicative walk spreads consecutive requests over all guests and shards.
+  return benchCard((seq * 7919) % guests);
+}
+
+const evaluateBody = (c: string) => ({ outlet: OUTLET, time: TIME, currency: 'RUB', card: c, lines: LINES, pointsToSpend: 0 });
+const commitBody = (c: string, seq: number) => ({
+  outlet: OUTLET, idempotencyKey: `bench-${runId}-${seq}`, time: TIME, currency: 'RUB', card: c, lines: LINES, pointsSpent: 0,
+});
+
+// Replies are `{ id, result }` or `{ id, error }` packed as plain maps: fixmap(2),
+// "id" (a2 69 64), the id, then "result" or "error". Read without decoding it all.
+const ID_KEY = Buffer.from([0x82, 0xa2, 0x69, 0x64]);
+const RESULT_KEY = Buffer.from([0xa6, 0x72, 0x65, 0x73, 0x75, 0x6c, 0x74]);
+const OUTCOME_OK = Buffer.from(packr.pack({ outcome: 'ok' }).subarray(1));
+
+function idOf(frame: Buffer): { id: number; next: number } {
+  if (frame.compare(ID_KEY, 0, 4, 0, 4) !== 0) return { id: -1, next: 0 };
+  const tag = frame[4]!;
+  if (tag <= 0x7f) return { id: tag, next: 5 };
+  if (tag === 0xcc) return { id: frame[5]!, next: 6 };
+  if (tag === 0xcd) return { id: frame.readUInt16BE(5), next: 7 };
+  if (tag === 0xce) return { id: frame.readUInt32BE(5), next: 9 };
+  return { id: -1, next: 0 };
+}
+const replySeq = (frame: Buffer): number => idOf(frame).id;
+const isResult = (frame: Buffer): boolean => {
+  const { next } = idOf(frame);
+  return next > 0 && frame.compare(RESULT_KEY, 0, RESULT_KEY.length, next, next + RESULT_KEY.length) === 0;
+};
+const isCommitted = (frame: Buffer): boolean => isResult(frame) && frame.indexOf(OUTCOME_OK) > 0;
+
+/** Runs `drive` over kopilka with its CPU and decision-time windows around the measured part. */
+async function measured(
+  name: string,
+  door: string,
+  op: string,
+  timing: LoadTiming,
+  drive: (k: KopilkaUnderTest, timing: LoadTiming) => Promise<LoadResult>,
+): Promise<BenchResult> {
+  const k = await kopilkaUnderTest();
+  const cpu = new CpuWindow(k.pid);
+  let before: Promise<string> | undefined;
+  let after: Promise<string> | undefined;
+  const load = await drive(k, {
+    ...timing,
+    onMeasureStart: () => {
+      cpu.onMeasureStart();
+      before = k.metrics();
+    },
+    onMeasureEnd: () => {
+      cpu.onMeasureEnd();
+      after = k.metrics();
+    },
+  });
+  const [b, a] = [parseBuckets(await before!, door, op), parseBuckets(await after!, door, op)];
+  const memory = memoryOf(await k.metrics());
+  return {
+    name,
+    ...load,
+    server_p50_ms: percentileMs(b, a, 50),
+    server_p99_ms: percentileMs(b, a, 99),
+    server_cpu_us_per_op: cpu.usPerOp(load.ops),
+    guests: k.guests,
+    ...memory,
+  };
+}
+
+/** Heap of the doors' thread plus every shard thread, and the process's RSS, in MB. */
+function memoryOf(metrics: string): Record<string, number> {
+  const value = (re: RegExp): number => Number(re.exec(metrics)?.[1] ?? NaN);
+  const mainHeap = value(/^kopilka_nodejs_heap_size_used_bytes (\S+)$/m);
+  const shardHeaps = value(/^kopilka_shard_heap_used_bytes (\S+)$/m);
+  const rss = value(/^kopilka_process_resident_memory_bytes (\S+)$/m);
+  return { heap_used_mb: (mainHeap + shardHeaps) / 2 ** 20, rss_mb: rss / 2 ** 20 };
+}
+
+let evaluateWsOpsPerS: number | undefined;
+
+function wsScenario(name: string, op: 'evaluate' | 'commit', opts: { ratePerS?: () => number } = {}): Scenario['run'] {
+  return (timing) =>
+    measured(name, 'ws', op, timing, async (k, t) => {
+      const load = await runWsLoad({
+        ...t,
+        url: `ws://127.0.0.1:${k.http}/v1/ws`,
+        headers: { authorization: `Bearer ${bench_terminal_key}` },
+        connections: ws_connections,
+        inflight: ws_inflight_per_connection,
+        ratePerS: opts.ratePerS?.(),
+        makeFrame: (_conn, seq) => {
+          const c = card(seq, k.guests);
+          return packr.pack({ id: seq, op, body: op === 'evaluate' ? evaluateBody(c) : commitBody(c, seq) });
+        },
+        replySeq,
+        replyOk: op === 'evaluate' ? isResult : isCommitted,
+      });
+      if (name === 'evaluate.ws') evaluateWsOpsPerS = load.ops_per_s;
+      return load;
+    });
+}
+
+interface StreamReply {
+  id: number;
+  error?: unknown;
+  commit?: { outcome: string };
+}
+
+type Client = grpc.Client & Record<string, Function>;
+
+function grpcClient(k: KopilkaUnderTest): Client {
+  const Kopilka = kopilkaClientClass();
+  return new Kopilka(`127.0.0.1:${k.grpc}`, grpc.credentials.createInsecure()) as Client;
+}
+
+const metadata = (): grpc.Metadata => {
+  const m = new grpc.Metadata();
+  m.set('authorization', `Bearer ${bench_terminal_key}`);
+  return m;
+};
+
+function grpcUnaryScenario(name: string): Scenario['run'] {
+  return (timing) =>
+    measured(name, 'grpc', 'evaluate', timing, async (k, t) => {
+      const client = grpcClient(k);
+      const md = metadata();
+      try {
+        return await runGrpcUnaryLoad({
+          ...t,
+          concurrency: grpc_unary_concurrency,
+          makeRequest: (i) => evaluateBody(card(i, k.guests)),
+          call: (req) =>
+            new Promise((resolve, reject) => client.Evaluate!(req, md, (err: Error | null, res: unknown) => (err ? reject(err) : resolve(res)))),
+        });
+      } finally {
+        client.close();
+      }
+    });
+}
+
+function grpcStreamScenario(name: string, op: 'evaluate' | 'commit'): Scenario['run'] {
+  return (timing) =>
+    measured(name, 'grpc_stream', op, timing, async (k, t) => {
+      const client = grpcClient(k);
+      try {
+        return await runGrpcStreamLoad({
+          ...t,
+          streams: grpc_streams,
+          inflight: grpc_inflight_per_stream,
+          openStream: () => client.Stream!(metadata()),
+          makeRequest: (seq) => {
+            const c = card(seq, k.guests);
+            return op === 'evaluate' ? { id: seq, evaluate: evaluateBody(c) } : { id: seq, commit: commitBody(c, seq) };
+          },
+          replySeq: (reply: StreamReply) => reply.id,
+          replyOk: (reply: StreamReply) =>
+            reply.error == null && (op === 'evaluate' || reply.commit?.outcome === 'ok'),
+        });
+      } finally {
+        client.close();
+      }
+    });
+}
+
+function httpScenario(name: string): Scenario['run'] {
+  return (timing) =>
+    measured(name, 'http', 'evaluate', timing, (k, t) =>
+      runHttpLoad({
+        ...t,
+        url: `http://127.0.0.1:${k.http}/v1/evaluate`,
+        connections: http_connections,
+        method: 'POST',
+        headers: { authorization: `Bearer ${bench_terminal_key}`, 'content-type': 'application/json' },
+        body: JSON.stringify(evaluateBody(benchCard(42))),
+      }),
+    );
+}
+
+export const kopilkaScenarios: Scenario[] = [
+  { name: 'evaluate.ws', ceiling: CEILING.uwsWsEcho, run: wsScenario('evaluate.ws', 'evaluate') },
+  { name: 'commit.ws', ceiling: CEILING.uwsWsEcho, run: wsScenario('commit.ws', 'commit') },
+  { name: 'evaluate.http', ceiling: CEILING.uwsHttp, run: httpScenario('evaluate.http') },
+  { name: 'evaluate.grpc_unary', ceiling: CEILING.grpcUnaryEcho, run: grpcUnaryScenario('evaluate.grpc_unary') },
+  { name: 'evaluate.grpc_stream', ceiling: CEILING.grpcBidiEcho, run: grpcStreamScenario('evaluate.grpc_stream', 'evaluate') },
+  { name: 'commit.grpc_stream', ceiling: CEILING.grpcBidiEcho, run: grpcStreamScenario('commit.grpc_stream', 'commit') },
+  // Latency at half the throughput evaluate.ws reached in this run (open loop).
+  {
+    name: 'evaluate.ws.half_load',
+    run: wsScenario('evaluate.ws.half_load', 'evaluate', {
+      ratePerS: () => {
+        if (evaluateWsOpsPerS === undefined) throw new Error('evaluate.ws.half_load needs evaluate.ws to run first');
+        return evaluateWsOpsPerS * half_load_share;
+      },
+    }),
+  },
+];

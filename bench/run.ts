@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { CEILING, ceilingScenarios, startCeilingServers } from './ceilings.js';
 import { kopilkaScenarios } from './kopilka-scenarios.js';
+import { stopKopilkaUnderTest } from './kopilka-under-test.js';
 import { repoRoot } from './repo-root.js';
 import { round3, type BenchResult } from './stats.js';
 import type { LoadTiming } from './measure-window.js';
@@ -149,7 +150,7 @@ async function main(): Promise<void> {
     process.exit(2);
   }
 
-  const report = await runBench({ quick, only, scenarios: kopilkaScenarios });
+  const report = await runBench({ quick, only, scenarios: kopilkaScenarios }).finally(stopKopilkaUnderTest);
 
   console.log(formatTable(report));
   for (const failure of report.failures) console.log(`FAILED ${failure.name}: ${failure.error}`);

@@ -14,6 +14,8 @@ import { withTimeout } from './with-timeout.js';
 const connect_timeout_ms = 10_000;
 /** How long closing handshakes may take before sockets are dropped, in ms. */
 const close_timeout_ms = 2_000;
+/** How often the open-loop pacer sends what is due, in ms. */
+const pace_tick_ms = 2;
 /** Largest reply frame accepted, in bytes (ws's default is 100 MiB). */
 const reply_bytes_max = 1024 * 1024;
 
@@ -34,6 +36,12 @@ export interface WsLoadOptions extends LoadTiming {
   replyOk?: (frame: Buffer) => boolean;
   /** Headers of the upgrade request, e.g. a terminal key. */
   headers?: Record<string, string>;
+  /**
+   * Open loop: send this many requests per second in all, spread over the
+   * connections, instead of keeping `inflight` outstanding (which then only caps
+   * each connection). For latency at a fixed share of the maximum throughput.
+   */
+  ratePerS?: number;
 }
 
 export interface WsLoadResult extends LoadResult {
@@ -95,7 +103,7 @@ export async function runWsLoad(options: WsLoadOptions): Promise<WsLoadResult> {
           refused += 1;
         }
       }
-      if (!window.stopped) send(conn);
+      if (!window.stopped && options.ratePerS === undefined) send(conn);
     });
     // 'close' always follows 'error', so a lost connection is counted there, once;
     // the listener keeps an error from being thrown as unhandled.
@@ -106,10 +114,29 @@ export async function runWsLoad(options: WsLoadOptions): Promise<WsLoadResult> {
   }
 
   const done = window.run();
-  for (const conn of conns) {
-    for (let i = 0; i < options.inflight; i++) send(conn);
+  let pacer: NodeJS.Timeout | undefined;
+  if (options.ratePerS === undefined) {
+    for (const conn of conns) {
+      for (let i = 0; i < options.inflight; i++) send(conn);
+    }
+  } else {
+    const rate = options.ratePerS;
+    const started = performance.now();
+    let sent = 0;
+    let next = 0;
+    pacer = setInterval(() => {
+      if (window.stopped) return;
+      const due = Math.floor(((performance.now() - started) / 1000) * rate) - sent;
+      for (let i = 0; i < due; i++) {
+        const conn = conns[next++ % conns.length]!;
+        sent += 1;
+        // A connection at its cap skips this send: the load stays bounded.
+        if (conn.sentAt.size < options.inflight) send(conn);
+      }
+    }, pace_tick_ms);
   }
   await done;
+  if (pacer !== undefined) clearInterval(pacer);
   await closeConnections(conns);
 
   const elapsedS = window.elapsedMs / 1000;

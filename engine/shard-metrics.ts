@@ -1,12 +1,14 @@
 // Metrics a shard thread keeps; the doors' thread asks for them over the shard's
 // port and aggregates them with its own (prom-client's AggregatorRegistry).
 
+import { getHeapStatistics } from 'node:v8';
 import { Gauge, Histogram, Registry } from 'prom-client';
 
 export interface ShardMetrics {
   registry: Registry;
   durableWrite: Histogram<'op'>;
   configVersion: Gauge<'shard'>;
+  heapUsed: Gauge;
 }
 
 export function createShardMetrics(): ShardMetrics {
@@ -26,6 +28,14 @@ export function createShardMetrics(): ShardMetrics {
       labelNames: ['shard'],
       registers: [registry],
       aggregator: 'max',
+    }),
+    heapUsed: new Gauge({
+      name: 'kopilka_shard_heap_used_bytes',
+      help: 'V8 heap used by the shard threads, summed (guest state lives in LMDB, not here).',
+      registers: [registry],
+      collect() {
+        this.set(getHeapStatistics().used_heap_size);
+      },
     }),
   };
 }

@@ -158,7 +158,14 @@ export class ShardPool {
         this.schedule(link);
       }).catch(() => undefined);
     });
-    return (await Promise.all(answers)).filter((m) => m !== undefined);
+    const byThread = new Map<number, unknown>();
+    for (const answer of await Promise.all(answers)) {
+      if (answer !== undefined) {
+        const { threadId, metrics } = answer as { threadId: number; metrics: unknown };
+        byThread.set(threadId, metrics);
+      }
+    }
+    return [...byThread.values()];
   }
 
   private schedule(link: ShardLink): void {

@@ -2,7 +2,7 @@
 // shard: the task hands over a MessagePort and resolves only when the shard is
 // closed, so requests flow over the port without piscina's per-task cost.
 
-import { MessagePort } from 'node:worker_threads';
+import { MessagePort, threadId } from 'node:worker_threads';
 import { toErrorBody } from '../protocol/errors.js';
 import type {
   BalanceRequest,
@@ -93,7 +93,8 @@ class ShardServer {
   private async sendMetrics(id: number): Promise<void> {
     this.metrics.configVersion.set({ shard: String(this.shard) }, this.actor.configVersion);
     const metrics = await this.metrics.registry.getMetricsAsJSON();
-    this.push({ kind: 'metrics', id, metrics });
+    // Tagged with the thread: shards of one thread share a registry, counted once.
+    this.push({ kind: 'metrics', id, metrics: { threadId, metrics } });
   }
 
   private reply(id: number, result: Operations[Op]['result']): void {
