@@ -49,19 +49,22 @@ const commitBody = (c: string, seq: number) => ({
   outlet: OUTLET, idempotencyKey: `bench-${runId}-${seq}`, time: TIME, currency: 'RUB', card: c, lines: LINES, pointsSpent: 0,
 });
 
-// Replies are `{ id, result }` or `{ id, error }` packed as plain maps: fixmap(2),
-// "id" (a2 69 64), the id, then "result" or "error". Read without decoding it all.
-const ID_KEY = Buffer.from([0x82, 0xa2, 0x69, 0x64]);
+// Replies are `{ id, result }` or `{ id, error }` packed as plain maps: map16 of 2
+// (msgpackr's choice: de 00 02), "id" (a2 69 64), the id, then "result" or "error".
+// Read without decoding it all.
+const ID_KEY = Buffer.from([0xde, 0x00, 0x02, 0xa2, 0x69, 0x64]);
 const RESULT_KEY = Buffer.from([0xa6, 0x72, 0x65, 0x73, 0x75, 0x6c, 0x74]);
-const OUTCOME_OK = Buffer.from(packr.pack({ outcome: 'ok' }).subarray(1));
+// "outcome": "ok" as packed inside the result map (after its 3-byte map16 header).
+const OUTCOME_OK = Buffer.from(packr.pack({ outcome: "ok" }).subarray(3));
 
 function idOf(frame: Buffer): { id: number; next: number } {
-  if (frame.compare(ID_KEY, 0, 4, 0, 4) !== 0) return { id: -1, next: 0 };
-  const tag = frame[4]!;
-  if (tag <= 0x7f) return { id: tag, next: 5 };
-  if (tag === 0xcc) return { id: frame[5]!, next: 6 };
-  if (tag === 0xcd) return { id: frame.readUInt16BE(5), next: 7 };
-  if (tag === 0xce) return { id: frame.readUInt32BE(5), next: 9 };
+  const at = ID_KEY.length;
+  if (frame.compare(ID_KEY, 0, at, 0, at) !== 0) return { id: -1, next: 0 };
+  const tag = frame[at]!;
+  if (tag <= 0x7f) return { id: tag, next: at + 1 };
+  if (tag === 0xcc) return { id: frame[at + 1]!, next: at + 2 };
+  if (tag === 0xcd) return { id: frame.readUInt16BE(at + 1), next: at + 3 };
+  if (tag === 0xce) return { id: frame.readUInt32BE(at + 1), next: at + 5 };
   return { id: -1, next: 0 };
 }
 const replySeq = (frame: Buffer): number => idOf(frame).id;

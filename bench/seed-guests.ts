@@ -22,7 +22,7 @@ export async function seedGuests(dataDir: string, count: number, shards: number)
         const card = benchCard(i);
         const shard = cardShard(card, shards);
         const guestId = `${shard}-${++counters[shard]!}`;
-        const guest: GuestRecord = { id: guestId, name: `Guest ${i}`, phone: '', cards: [card], balance: 0, seq: 0, createdAt };
+        const guest: GuestRecord = { id: guestId, name: `Guest ${i}`, phone: '', cards: [card], balance: 0, seq: 0, lastTx: 0, createdAt };
         store.guests.putSync(guestId, guest);
         store.cards.putSync(card, guestId);
       }

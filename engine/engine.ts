@@ -1,5 +1,5 @@
-// The engine as the doors see it: authenticate a terminal, route a validated
-// request to the shard owning its guest, take new configuration versions.
+// The engine as the doors see it: authenticate a terminal, answer reads, route
+// writes to the shard owning the guest, take new configuration versions.
 // Everything here runs on the doors' thread and must stay cheap: a card lookup is
 // one LMDB read, a terminal check one Map lookup.
 
@@ -7,7 +7,8 @@ import { createHash } from 'node:crypto';
 import { AggregatorRegistry, type MetricObjectWithValues, type MetricValue } from 'prom-client';
 import type { ConfigSnapshot, TerminalConfig } from '../protocol/config.js';
 import { KopilkaError } from '../protocol/errors.js';
-import type { Op, Operations } from '../protocol/types.js';
+import type { BalanceRequest, EvaluateRequest, IdentifyRequest, Op, Operations } from '../protocol/types.js';
+import { GuestReader } from './guest-reader.js';
 import { EngineMetrics } from './metrics.js';
 import { ShardPool } from './shard-pool.js';
 import { META_CONFIG, META_SHARDS, type Store, guestShard, loadConfig, openStore } from './store.js';
@@ -33,6 +34,7 @@ export class Engine {
   private draining = false;
   private readonly shards: number;
   private readonly threads: number;
+  private readonly reader: GuestReader;
 
   private constructor(
     readonly store: Store,
@@ -45,6 +47,7 @@ export class Engine {
       console.warn(`kopilka: this data folder has ${stored} shards; ignoring shards=${options.shards}`);
     }
     this.threads = options.threads ?? ShardPool.defaultThreads(this.shards);
+    this.reader = new GuestReader(store);
     this.metrics = new EngineMetrics(
       () => this.pool?.depths() ?? [],
       () => (this.store.guests.getStats() as { entryCount: number }).entryCount,
@@ -118,7 +121,27 @@ export class Engine {
     if (op === 'register') return pool.request(cardShard(card, this.shards), op, '', body);
     const guestId = this.store.cards.get(card);
     if (guestId === undefined) return Promise.reject(new KopilkaError('card_not_found', 'the card belongs to no guest', 'card'));
-    return pool.request(guestShard(guestId), op, guestId, body);
+    if (op === 'commit') return pool.request(guestShard(guestId), op, guestId, body);
+    try {
+      return Promise.resolve(this.read(op, guestId, body));
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /** Reads answer here, on the doors' thread, from committed state (see guest-reader.ts). */
+  private read<O extends Op>(op: O, guestId: string, body: Operations[O]['request']): Operations[O]['result'] {
+    const config = this.current!;
+    switch (op) {
+      case 'identify':
+        return this.reader.identify(config, guestId, body as IdentifyRequest) as Operations[O]['result'];
+      case 'evaluate':
+        return this.reader.evaluate(config, guestId, body as EvaluateRequest) as Operations[O]['result'];
+      case 'balance':
+        return this.reader.balance(config, guestId, body as BalanceRequest) as Operations[O]['result'];
+      default:
+        throw new Error(`${op} is not a read`);
+    }
   }
 
   /** Prometheus text of this thread and every shard thread, aggregated. */

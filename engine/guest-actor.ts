@@ -1,36 +1,34 @@
-// What a shard does for its guests. Reads (identify, evaluate, balance) answer
-// from the last committed state; writes (register, commit) run inside an LMDB
-// write transaction, so each sees every write before it, a guest's commits apply
-// one after another in arrival order, and a commit's postings, its transaction
-// record and its idempotency record land all or none.
+// What a shard does for its guests: it is their only writer. Writes (register,
+// commit) run inside an LMDB write transaction, so each sees every write before
+// it, a guest's commits apply one after another in arrival order, and a commit's
+// postings, its transaction record and its idempotency record land all or none.
+// Reads need no actor: see guest-reader.ts.
 
 import assert from 'node:assert';
 import type { BonusProgramConfig, ConfigSnapshot } from '../protocol/config.js';
-import { KopilkaError } from '../protocol/errors.js';
 import type {
-  BalanceRequest,
-  BalanceResult,
   CheckLine,
   CommitOutcome,
   CommitRequest,
   CommitResult,
-  EvaluateRequest,
-  EvaluateResult,
-  IdentifyRequest,
-  IdentifyResult,
   RegisterRequest,
   RegisterResult,
-  TransactionView,
 } from '../protocol/types.js';
+import { checkCurrency, readGuest } from './guest-reader.js';
 import { checkTotal, decide, pointsCapOf } from './program.js';
-import { type GuestRecord, type IdempotencyRecord, type Store, guestShard, metaGuestCounter } from './store.js';
+import { type GuestRecord, type IdempotencyRecord, type Store, guestShard, lastJournalNumber, metaGuestCounter } from './store.js';
 
 export class GuestActor {
+  /** Last journal number written; this thread is the shard's only writer. */
+  private journal: number;
+
   constructor(
     private readonly store: Store,
     private readonly shard: number,
     private config: ConfigSnapshot,
-  ) {}
+  ) {
+    this.journal = lastJournalNumber(store, shard);
+  }
 
   setConfig(config: ConfigSnapshot): void {
     // One reference swap: a check started under the old version finishes under it.
@@ -41,68 +39,17 @@ export class GuestActor {
     return this.config.version;
   }
 
+  get currentConfig(): ConfigSnapshot {
+    return this.config;
+  }
+
   private guestOf(guestId: string): GuestRecord {
-    assert.equal(guestShard(guestId), this.shard, 'a shard only serves its own guests');
-    const guest = this.store.guests.get(guestId);
-    if (guest === undefined) throw new KopilkaError('card_not_found', 'the card belongs to no guest');
-    return guest;
+    assert.equal(guestShard(guestId), this.shard, 'a shard only writes its own guests');
+    return readGuest(this.store, guestId);
   }
 
   private checkCurrency(currency: string): void {
-    if (currency !== this.config.organization.currency) {
-      throw new KopilkaError('currency_mismatch', `currency must be ${this.config.organization.currency}`, 'currency');
-    }
-  }
-
-  identify(guestId: string, req: IdentifyRequest): IdentifyResult {
-    const guest = this.guestOf(guestId);
-    return { guestId, card: req.card, name: guest.name, balance: guest.balance };
-  }
-
-  evaluate(guestId: string, req: EvaluateRequest): EvaluateResult {
-    this.checkCurrency(req.currency);
-    const guest = this.guestOf(guestId);
-    const program = this.config.program;
-    const total = checkTotal(req.lines);
-    const pointsMax = Math.min(guest.balance, pointsCapOf(program, total));
-    const pointsToSpend = Math.min(req.pointsToSpend ?? 0, pointsMax);
-    const d = decide(program, guest.balance, total, pointsToSpend);
-    return {
-      configVersion: this.config.version,
-      guestId,
-      total,
-      balance: guest.balance,
-      pointsMax,
-      pointsToSpend,
-      moneyToPay: d.moneyToPay,
-      accrue: d.accrue,
-    };
-  }
-
-  balance(guestId: string, req: BalanceRequest): BalanceResult {
-    const guest = this.guestOf(guestId);
-    const transactions: TransactionView[] = [];
-    const limit = req.limit ?? 0;
-    if (limit > 0) {
-      for (const { value } of this.store.transactions.getRange({
-        start: [guestId, guest.seq],
-        end: [guestId, 0],
-        reverse: true,
-        limit,
-      })) {
-        transactions.push({
-          transactionId: value.transactionId,
-          kind: value.kind,
-          time: value.time,
-          outlet: value.outlet,
-          total: value.total,
-          spent: value.spent,
-          accrued: value.accrued,
-          balanceAfter: value.balanceAfter,
-        });
-      }
-    }
-    return { guestId, balance: guest.balance, transactions };
+    checkCurrency(this.config, currency);
   }
 
   /** Runs inside a write transaction. The door routed the card to this shard by hash. */
@@ -119,6 +66,7 @@ export class GuestActor {
       cards: [req.card],
       balance: 0,
       seq: 0,
+      lastTx: 0,
       createdAt,
     };
     this.store.meta.putSync(counterKey, n);
@@ -150,7 +98,10 @@ export class GuestActor {
       const seq = guest.seq + 1;
       const transactionId = `${guestId}.${seq}`;
       result = this.result('ok', transactionId, guestId, total, pointsSpent, d.accrue, balance);
-      this.store.transactions.putSync([guestId, seq], {
+      const journal = ++this.journal;
+      this.store.transactions.putSync([this.shard, journal], {
+        guestId,
+        prevTx: guest.lastTx,
         transactionId,
         kind: 'check',
         time: req.time,
@@ -162,7 +113,7 @@ export class GuestActor {
         idempotencyKey: req.idempotencyKey,
         configVersion: this.config.version,
       });
-      this.store.guests.putSync(guestId, { ...guest, balance, seq });
+      this.store.guests.putSync(guestId, { ...guest, balance, seq, lastTx: journal });
     }
     // A refused commit is remembered too: the same key keeps its first answer.
     const record: IdempotencyRecord = {

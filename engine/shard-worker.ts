@@ -14,6 +14,7 @@ import type {
   RegisterRequest,
 } from '../protocol/types.js';
 import { GuestActor } from './guest-actor.js';
+import { GuestReader } from './guest-reader.js';
 import { type ShardMetrics, createShardMetrics } from './shard-metrics.js';
 import type { AttachShardTask, ShardInput, ShardReply, ShardRequest } from './shard-messages.js';
 import { type Store, openStore } from './store.js';
@@ -32,6 +33,9 @@ export default async function attach(task: AttachShardTask): Promise<void> {
 class ShardServer {
   readonly closed: Promise<void>;
   private outbox: ShardReply[] = [];
+  /** Writes of the batch being read; they run together in one transaction callback. */
+  private writes: Array<{ id: number; op: Op; run: () => Operations[Op]['result'] }> = [];
+  private readonly reader: GuestReader;
   private flushScheduled = false;
 
   constructor(
@@ -41,9 +45,11 @@ class ShardServer {
     private readonly port: MessagePort,
     private readonly actor: GuestActor,
   ) {
+    this.reader = new GuestReader(store);
     this.closed = new Promise((resolve) => port.once('close', () => resolve()));
     port.on('message', (batch: ShardInput[]) => {
       for (let i = 0; i < batch.length; i++) this.handle(batch[i]!);
+      if (this.writes.length > 0) this.commitWrites();
     });
   }
 
@@ -56,18 +62,21 @@ class ShardServer {
   private request(req: ShardRequest): void {
     try {
       switch (req.op) {
+        // Reads come here only from doors that do not share this LMDB environment.
         case 'identify':
-          return this.reply(req.id, this.actor.identify(req.guestId, req.body as IdentifyRequest));
+          return this.reply(req.id, this.reader.identify(this.actor.currentConfig, req.guestId, req.body as IdentifyRequest));
         case 'evaluate':
-          return this.reply(req.id, this.actor.evaluate(req.guestId, req.body as EvaluateRequest));
+          return this.reply(req.id, this.reader.evaluate(this.actor.currentConfig, req.guestId, req.body as EvaluateRequest));
         case 'balance':
-          return this.reply(req.id, this.actor.balance(req.guestId, req.body as BalanceRequest));
+          return this.reply(req.id, this.reader.balance(this.actor.currentConfig, req.guestId, req.body as BalanceRequest));
         case 'register': {
           const at = new Date(req.receivedAt).toISOString();
-          return this.write(req.id, 'register', () => this.actor.registerInTransaction(req.body as RegisterRequest, at));
+          this.writes.push({ id: req.id, op: 'register', run: () => this.actor.registerInTransaction(req.body as RegisterRequest, at) });
+          return;
         }
         case 'commit':
-          return this.write(req.id, 'commit', () => this.actor.commitInTransaction(req.guestId, req.body as CommitRequest));
+          this.writes.push({ id: req.id, op: 'commit', run: () => this.actor.commitInTransaction(req.guestId, req.body as CommitRequest) });
+          return;
       }
     } catch (err) {
       this.fail(req.id, err);
@@ -75,19 +84,42 @@ class ShardServer {
   }
 
   /**
-   * Writes of one event-loop turn share one LMDB transaction: one fsync per batch.
-   * The answer goes out only once the batch is flushed to disk, never before.
+   * The writes of one incoming batch run in one transaction callback, in arrival
+   * order, and share one LMDB transaction (one fsync) with whatever else this
+   * thread writes in the same turn. Answers go out only once that transaction is
+   * flushed to disk, never before. A write that throws is answered with its error
+   * and leaves nothing behind: it writes only after its last check.
    */
-  private write(id: number, op: Op, fn: () => Operations[Op]['result']): void {
+  private commitWrites(): void {
+    const writes = this.writes;
+    this.writes = [];
     const started = performance.now();
+    const outcomes: Array<{ ok: true; result: Operations[Op]['result'] } | { ok: false; err: unknown }> = [];
     this.store.root
-      .transaction(fn)
-      .then(async (result) => {
-        await this.store.root.flushed;
-        this.metrics.durableWrite.observe({ op }, (performance.now() - started) / 1000);
-        this.reply(id, result as Operations[Op]['result']);
+      .transaction(() => {
+        for (const w of writes) {
+          try {
+            outcomes.push({ ok: true, result: w.run() });
+          } catch (err) {
+            outcomes.push({ ok: false, err });
+          }
+        }
       })
-      .catch((err: unknown) => this.fail(id, err));
+      .then(() => this.store.root.flushed)
+      .then(
+        () => {
+          const seconds = (performance.now() - started) / 1000;
+          for (let i = 0; i < writes.length; i++) {
+            const o = outcomes[i]!;
+            this.metrics.durableWrite.observe({ op: writes[i]!.op }, seconds);
+            if (o.ok) this.reply(writes[i]!.id, o.result);
+            else this.fail(writes[i]!.id, o.err);
+          }
+        },
+        (err: unknown) => {
+          for (const w of writes) this.fail(w.id, err);
+        },
+      );
   }
 
   private async sendMetrics(id: number): Promise<void> {

@@ -19,14 +19,19 @@ export interface GuestRecord {
   cards: string[];
   /** Points, hundredths. */
   balance: number;
-  /** Number of the guest's last transaction; transaction keys are [guestId, seq]. */
+  /** Number of the guest's transactions; the last one's id is `<guestId>.<seq>`. */
   seq: number;
+  /** Journal number (in this shard) of the guest's last transaction; 0 for none. */
+  lastTx: number;
   createdAt: string;
 }
 
 export interface TransactionRecord extends TransactionView {
+  guestId: string;
   idempotencyKey: string;
   configVersion: number;
+  /** Journal number of the same guest's previous transaction; 0 for none. */
+  prevTx: number;
 }
 
 /** What a commit's key remembers: the body's fingerprint and the answer. */
@@ -46,8 +51,12 @@ export interface Store {
   cards: Database<string, string>;
   /** [outlet, idempotency key] → record. */
   idempotency: Database<IdempotencyRecord, [string, string]>;
-  /** [guest id, seq] → transaction. */
-  transactions: Database<TransactionRecord, [string, number]>;
+  /**
+   * [shard, n] → transaction: each shard's journal, appended in order. Appending
+   * keeps a commit's journal write on the last page instead of a random one; a
+   * guest's history is the chain of `prevTx` from `GuestRecord.lastTx`.
+   */
+  transactions: Database<TransactionRecord, [number, number]>;
   /** Counters and the last configuration the engine ran. */
   meta: Database<unknown, string>;
   close(): Promise<void>;
@@ -66,7 +75,7 @@ export function openStore(dataDir: string): Store {
     guests: root.openDB<GuestRecord, string>({ name: 'guests' }),
     cards: root.openDB<string, string>({ name: 'cards' }),
     idempotency: root.openDB<IdempotencyRecord, [string, string]>({ name: 'idempotency' }),
-    transactions: root.openDB<TransactionRecord, [string, number]>({ name: 'transactions' }),
+    transactions: root.openDB<TransactionRecord, [number, number]>({ name: 'transactions' }),
     meta: root.openDB<unknown, string>({ name: 'meta' }),
     close: () => root.close(),
   };
@@ -75,6 +84,14 @@ export function openStore(dataDir: string): Store {
 
 export function loadConfig(store: Store): ConfigSnapshot | undefined {
   return store.meta.get(META_CONFIG) as ConfigSnapshot | undefined;
+}
+
+/** The last journal number of a shard, 0 when empty. */
+export function lastJournalNumber(store: Store, shard: number): number {
+  for (const key of store.transactions.getKeys({ start: [shard, Number.MAX_SAFE_INTEGER], end: [shard, 0], reverse: true, limit: 1 })) {
+    return (key as [number, number])[1];
+  }
+  return 0;
 }
 
 /** A guest id names its shard: "<shard>-<n>". */
