@@ -41,3 +41,35 @@ describe('engine', () => {
     expect(new Set(all.map((r) => r.balance)).size).toBe(100);
   });
 });
+
+describe('a shard whose worker thread dies', () => {
+  it('fails its in-flight requests with shard_unavailable, comes back, and loses nothing acknowledged', async () => {
+    const t = await startEngine({ shards: 2, threads: 2 });
+    try {
+      await t.engine.execute('register', { outlet: OUTLET, card: 'D-1' });
+      const commit = (key: string) =>
+        t.engine.execute('commit', { outlet: OUTLET, idempotencyKey: key, card: 'D-1', time: CHECK_TIME, currency: 'RUB', lines: lines(1, 1_000), pointsSpent: 0 });
+      expect((await commit('d-0')).outcome).toBe('ok');
+      // Kill every worker thread piscina runs, with commits in flight.
+      const inFlight = Array.from({ length: 50 }, (_, i) => commit(`d-${i + 1}`).then((r) => r.outcome, (e) => e.code));
+      const pool = (t.engine as any).pool.pool as { threads: Array<{ terminate(): Promise<number> }> };
+      await Promise.all(pool.threads.map((w) => w.terminate()));
+      const outcomes = await Promise.all(inFlight);
+      for (const o of outcomes) expect(['ok', 'shard_unavailable']).toContain(o);
+      // The shard is attached again; retrying every key applies each exactly once.
+      let retried: string[] = [];
+      for (let attempt = 0; attempt < 100; attempt++) {
+        retried = await Promise.all(Array.from({ length: 51 }, (_, i) => commit(`d-${i}`).then((r) => r.outcome, (e) => e.code)));
+        if (!retried.includes('shard_unavailable')) break;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      expect(retried.every((o) => o === 'ok' || o === 'exists')).toBe(true);
+      expect(retried[0]).toBe('exists');
+      const bal = await t.engine.execute('balance', { outlet: OUTLET, card: 'D-1', limit: 100 });
+      expect(bal.balance).toBe(51 * 50);
+      expect(bal.transactions).toHaveLength(51);
+    } finally {
+      await t.close();
+    }
+  });
+});
