@@ -38,6 +38,7 @@ const LINES = [
   { itemCode: 'SKU-203311', category: 'bakery', quantity: 3, unitPrice: 9_990 },
 ];
 const runId = Date.now().toString(36);
+const keyPrefixOf = (row: string): string => `bench-${runId}-${row}`;
 
 function card(seq: number, guests: number): string {
   // A multiplicative walk spreads consecutive requests over all guests and shards.
@@ -45,8 +46,9 @@ function card(seq: number, guests: number): string {
 }
 
 const evaluateBody = (c: string) => ({ outlet: OUTLET, time: TIME, currency: 'RUB', card: c, lines: LINES, pointsToSpend: 0 });
-const commitBody = (c: string, seq: number) => ({
-  outlet: OUTLET, idempotencyKey: `bench-${runId}-${seq}`, time: TIME, currency: 'RUB', card: c, lines: LINES, pointsSpent: 0,
+// Keys unique per run and per row: rows restart their sequence numbers at 0.
+const commitBody = (keyPrefix: string, c: string, seq: number) => ({
+  outlet: OUTLET, idempotencyKey: `${keyPrefix}-${seq}`, time: TIME, currency: 'RUB', card: c, lines: LINES, pointsSpent: 0,
 });
 
 // Replies are `{ id, result }` or `{ id, error }` packed as plain maps: map16 of 2
@@ -133,7 +135,7 @@ function wsScenario(name: string, op: 'evaluate' | 'commit', opts: { ratePerS?: 
         ratePerS: opts.ratePerS?.(),
         makeFrame: (_conn, seq) => {
           const c = card(seq, k.guests);
-          return packr.pack({ id: seq, op, body: op === 'evaluate' ? evaluateBody(c) : commitBody(c, seq) });
+          return packr.pack({ id: seq, op, body: op === 'evaluate' ? evaluateBody(c) : commitBody(keyPrefixOf(name), c, seq) });
         },
         replySeq,
         replyOk: op === 'evaluate' ? isResult : isCommitted,
@@ -193,7 +195,7 @@ function grpcStreamScenario(name: string, op: 'evaluate' | 'commit'): Scenario['
           openStream: () => client.Stream!(metadata()),
           makeRequest: (seq) => {
             const c = card(seq, k.guests);
-            return op === 'evaluate' ? { id: seq, evaluate: evaluateBody(c) } : { id: seq, commit: commitBody(c, seq) };
+            return op === 'evaluate' ? { id: seq, evaluate: evaluateBody(c) } : { id: seq, commit: commitBody(keyPrefixOf(name), c, seq) };
           },
           replySeq: (reply: StreamReply) => reply.id,
           replyOk: (reply: StreamReply) =>
