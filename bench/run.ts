@@ -123,7 +123,7 @@ function roundRow(row: BenchRow): Record<string, unknown> {
 }
 
 function formatTable(report: BenchReport): string {
-  const header = ['name', 'ops/s', 'p50 ms', 'p99 ms', '% of ceiling', 'errors', 'server CPU us/op'];
+  const header = ['name', 'ops/s', 'p50 ms', 'p99 ms', '% of ceiling', 'errors', 'server CPU us/op', 'decision p50 ms', 'decision p99 ms', 'heap MB'];
   const cell = (value: unknown): string => (typeof value === 'number' ? String(round3(value)) : '');
   const rows = report.results.map((r) => [
     r.name,
@@ -133,6 +133,9 @@ function formatTable(report: BenchReport): string {
     r.pct_of_ceiling === undefined ? '' : `${r.pct_of_ceiling.toFixed(1)}%`,
     cell(r.errors),
     cell(r.server_cpu_us_per_op),
+    cell(r.server_p50_ms),
+    cell(r.server_p99_ms),
+    cell(r.heap_used_mb),
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
   const line = (cells: string[]): string =>

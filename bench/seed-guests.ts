@@ -3,7 +3,7 @@
 // transactions: 100,000 guests take about a second instead of a registration storm.
 
 import { cardShard } from '../engine/engine.js';
-import { META_SHARDS, type GuestRecord, metaGuestCounter, openStore } from '../engine/store.js';
+import { META_SHARDS, type GuestProfile, metaGuestCounter, openStore } from '../engine/store.js';
 
 /** Guests written per LMDB transaction. */
 const seed_batch_guests = 10_000;
@@ -22,8 +22,9 @@ export async function seedGuests(dataDir: string, count: number, shards: number)
         const card = benchCard(i);
         const shard = cardShard(card, shards);
         const guestId = `${shard}-${++counters[shard]!}`;
-        const guest: GuestRecord = { id: guestId, name: `Guest ${i}`, phone: '', cards: [card], balance: 0, seq: 0, lastTx: 0, createdAt };
-        store.guests.putSync(guestId, guest);
+        const profile: GuestProfile = { id: guestId, name: `Guest ${i}`, phone: '', cards: [card], createdAt };
+        store.guests.putSync(guestId, profile);
+        store.states.putSync(guestId, { balance: 0, seq: 0, lastTx: 0 });
         store.cards.putSync(card, guestId);
       }
     });

@@ -14,9 +14,9 @@ import type {
   RegisterRequest,
   RegisterResult,
 } from '../protocol/types.js';
-import { checkCurrency, readGuest } from './guest-reader.js';
+import { checkCurrency, readState } from './guest-reader.js';
 import { checkTotal, decide, pointsCapOf } from './program.js';
-import { type GuestRecord, type IdempotencyRecord, type Store, guestShard, lastJournalNumber, metaGuestCounter } from './store.js';
+import { type GuestProfile, type GuestState, type IdempotencyRecord, type Store, guestShard, lastJournalNumber, metaGuestCounter } from './store.js';
 
 export class GuestActor {
   /** Last journal number written; this thread is the shard's only writer. */
@@ -43,9 +43,9 @@ export class GuestActor {
     return this.config;
   }
 
-  private guestOf(guestId: string): GuestRecord {
+  private stateOf(guestId: string): GuestState {
     assert.equal(guestShard(guestId), this.shard, 'a shard only writes its own guests');
-    return readGuest(this.store, guestId);
+    return readState(this.store, guestId);
   }
 
   private checkCurrency(currency: string): void {
@@ -59,18 +59,10 @@ export class GuestActor {
     const counterKey = metaGuestCounter(this.shard);
     const n = ((this.store.meta.get(counterKey) as number | undefined) ?? 0) + 1;
     const guestId = `${this.shard}-${n}`;
-    const guest: GuestRecord = {
-      id: guestId,
-      name: req.name ?? '',
-      phone: req.phone ?? '',
-      cards: [req.card],
-      balance: 0,
-      seq: 0,
-      lastTx: 0,
-      createdAt,
-    };
+    const profile: GuestProfile = { id: guestId, name: req.name ?? '', phone: req.phone ?? '', cards: [req.card], createdAt };
     this.store.meta.putSync(counterKey, n);
-    this.store.guests.putSync(guestId, guest);
+    this.store.guests.putSync(guestId, profile);
+    this.store.states.putSync(guestId, { balance: 0, seq: 0, lastTx: 0 });
     this.store.cards.putSync(req.card, guestId);
     return { outcome: 'ok', guestId, card: req.card };
   }
@@ -84,24 +76,24 @@ export class GuestActor {
     if (seen !== undefined) return replay(seen, req, linesKey, pointsSpent);
 
     this.checkCurrency(req.currency);
-    const guest = this.guestOf(guestId);
+    const state = this.stateOf(guestId);
     const program = this.config.program;
     const total = checkTotal(req.lines);
-    const outcome = refusal(program, guest, total, pointsSpent);
+    const outcome = refusal(program, state, total, pointsSpent);
     let result: CommitResult;
     if (outcome !== undefined) {
-      result = this.result(outcome, '', guestId, total, 0, 0, guest.balance);
+      result = this.result(outcome, '', guestId, total, 0, 0, state.balance);
     } else {
-      const d = decide(program, guest.balance, total, pointsSpent);
-      const balance = guest.balance - pointsSpent + d.accrue;
+      const d = decide(program, state.balance, total, pointsSpent);
+      const balance = state.balance - pointsSpent + d.accrue;
       assert.ok(balance >= 0, 'a commit never takes a balance below zero');
-      const seq = guest.seq + 1;
+      const seq = state.seq + 1;
       const transactionId = `${guestId}.${seq}`;
       result = this.result('ok', transactionId, guestId, total, pointsSpent, d.accrue, balance);
       const journal = ++this.journal;
       this.store.transactions.putSync([this.shard, journal], {
         guestId,
-        prevTx: guest.lastTx,
+        prevTx: state.lastTx,
         transactionId,
         kind: 'check',
         time: req.time,
@@ -113,7 +105,7 @@ export class GuestActor {
         idempotencyKey: req.idempotencyKey,
         configVersion: this.config.version,
       });
-      this.store.guests.putSync(guestId, { ...guest, balance, seq, lastTx: journal });
+      this.store.states.putSync(guestId, { balance, seq, lastTx: journal });
     }
     // A refused commit is remembered too: the same key keeps its first answer.
     const record: IdempotencyRecord = {
@@ -145,9 +137,9 @@ export class GuestActor {
  * Refusals in order of precedence: the program's cap is a property of the check
  * alone, so it is reported before the balance, which depends on the moment.
  */
-function refusal(program: BonusProgramConfig, guest: GuestRecord, total: number, spent: number): CommitOutcome | undefined {
+function refusal(program: BonusProgramConfig, state: GuestState, total: number, spent: number): CommitOutcome | undefined {
   if (spent > pointsCapOf(program, total)) return 'points_over_limit';
-  if (spent > guest.balance) return 'insufficient_points';
+  if (spent > state.balance) return 'insufficient_points';
   return undefined;
 }
 

@@ -17,12 +17,12 @@ import type {
   TransactionView,
 } from '../protocol/types.js';
 import { checkTotal, decide, pointsCapOf } from './program.js';
-import { type GuestRecord, type Store, guestShard } from './store.js';
+import { type GuestState, type Store, guestShard } from './store.js';
 
-export function readGuest(store: Store, guestId: string): GuestRecord {
-  const guest = store.guests.get(guestId);
-  if (guest === undefined) throw new KopilkaError('card_not_found', 'the card belongs to no guest', 'card');
-  return guest;
+export function readState(store: Store, guestId: string): GuestState {
+  const state = store.states.get(guestId);
+  if (state === undefined) throw new KopilkaError('card_not_found', 'the card belongs to no guest', 'card');
+  return state;
 }
 
 export function checkCurrency(config: ConfigSnapshot, currency: string): void {
@@ -35,13 +35,14 @@ export class GuestReader {
   constructor(private readonly store: Store) {}
 
   identify(config: ConfigSnapshot, guestId: string, req: IdentifyRequest): IdentifyResult {
-    const guest = readGuest(this.store, guestId);
-    return { guestId, card: req.card, name: guest.name, balance: guest.balance };
+    const state = readState(this.store, guestId);
+    const name = this.store.guests.get(guestId)?.name ?? '';
+    return { guestId, card: req.card, name, balance: state.balance };
   }
 
   evaluate(config: ConfigSnapshot, guestId: string, req: EvaluateRequest): EvaluateResult {
     checkCurrency(config, req.currency);
-    const guest = readGuest(this.store, guestId);
+    const guest = readState(this.store, guestId);
     const program = config.program;
     const total = checkTotal(req.lines);
     const pointsMax = Math.min(guest.balance, pointsCapOf(program, total));
@@ -60,7 +61,7 @@ export class GuestReader {
   }
 
   balance(_config: ConfigSnapshot, guestId: string, req: BalanceRequest): BalanceResult {
-    const guest = readGuest(this.store, guestId);
+    const guest = readState(this.store, guestId);
     const transactions: TransactionView[] = [];
     const limit = req.limit ?? 0;
     if (limit > 0) {

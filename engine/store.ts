@@ -11,19 +11,26 @@ import { join } from 'node:path';
 import type { ConfigSnapshot } from '../protocol/config.js';
 import type { CommitResult, TransactionView } from '../protocol/types.js';
 
-/** A guest's state: small, so one read decides a check. */
-export interface GuestRecord {
+/** Who a guest is: written at registration and by profile changes, read to identify. */
+export interface GuestProfile {
   id: string;
   name: string;
   phone: string;
   cards: string[];
+  createdAt: string;
+}
+
+/**
+ * What a commit changes, kept apart from the profile: a few bytes, so one read
+ * decides a check and a batch of commits over many guests dirties few pages.
+ */
+export interface GuestState {
   /** Points, hundredths. */
   balance: number;
   /** Number of the guest's transactions; the last one's id is `<guestId>.<seq>`. */
   seq: number;
   /** Journal number (in this shard) of the guest's last transaction; 0 for none. */
   lastTx: number;
-  createdAt: string;
 }
 
 export interface TransactionRecord extends TransactionView {
@@ -46,7 +53,8 @@ export interface IdempotencyRecord {
 
 export interface Store {
   root: RootDatabase;
-  guests: Database<GuestRecord, string>;
+  guests: Database<GuestProfile, string>;
+  states: Database<GuestState, string>;
   /** card number → guest id; read by the doors' thread to route a request. */
   cards: Database<string, string>;
   /** [outlet, idempotency key] → record. */
@@ -70,12 +78,16 @@ export function openStore(dataDir: string): Store {
   const path = join(dataDir, 'lmdb');
   mkdirSync(path, { recursive: true });
   const root = open({ path, maxDbs: 16, compression: false });
+  // Shared structures: a record's field names are stored once per database, not in
+  // every value, which halves the bytes and so the pages a commit dirties.
+  const structures = { sharedStructuresKey: Symbol.for('structures') };
   const store: Store = {
     root,
-    guests: root.openDB<GuestRecord, string>({ name: 'guests' }),
+    guests: root.openDB<GuestProfile, string>({ name: 'guests', ...structures }),
+    states: root.openDB<GuestState, string>({ name: 'states', ...structures }),
     cards: root.openDB<string, string>({ name: 'cards' }),
-    idempotency: root.openDB<IdempotencyRecord, [string, string]>({ name: 'idempotency' }),
-    transactions: root.openDB<TransactionRecord, [number, number]>({ name: 'transactions' }),
+    idempotency: root.openDB<IdempotencyRecord, [string, string]>({ name: 'idempotency', ...structures }),
+    transactions: root.openDB<TransactionRecord, [number, number]>({ name: 'transactions', ...structures }),
     meta: root.openDB<unknown, string>({ name: 'meta' }),
     close: () => root.close(),
   };
