@@ -18,10 +18,10 @@ import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import type { Engine } from '../engine/engine.js';
-import type { Door } from '../engine/metrics.js';
+import { requestLabels, type RequestLabels } from '../engine/metrics.js';
 import { KopilkaError, grpcStatusOf, toErrorBody, type ErrorBody } from '../protocol/errors.js';
 import { connection_in_flight_max, message_bytes_max } from '../protocol/limits.js';
-import { OPS, type CommitResult, type Op, type Operations } from '../protocol/types.js';
+import { OPS, type Op, type Operations } from '../protocol/types.js';
 import { VALIDATORS } from '../protocol/validate.js';
 
 export interface GrpcDoorOptions {
@@ -179,39 +179,20 @@ function admit<O extends Op>(engine: Engine, op: O, key: string | undefined, dec
 
 // ---- metrics ------------------------------------------------------------------------
 
-type Labels = { readonly door: Door; readonly op: string };
+type Labels = RequestLabels;
 
-/** One frozen label object per door and op, so the hot path allocates none. */
-function labelsOf(door: Door): Readonly<Record<Op | 'unknown', Labels>> {
-  const out = {} as Record<Op | 'unknown', Labels>;
-  for (const op of [...OPS, 'unknown' as const]) out[op] = Object.freeze({ door, op });
-  return Object.freeze(out);
-}
-
-const UNARY_LABELS = labelsOf('grpc');
-const STREAM_LABELS = labelsOf('grpc_stream');
-const outcomeLabels = new Map<string, { readonly outcome: string }>();
+const UNARY_LABELS = requestLabels('grpc');
+const STREAM_LABELS = requestLabels('grpc_stream');
 
 function observe(engine: Engine, labels: Labels, started: number, result: unknown): void {
-  const m = engine.metrics;
-  m.requests.inc(labels);
-  m.duration.observe(labels, (performance.now() - started) / 1000);
-  if (labels.op === 'commit') {
-    const outcome = (result as CommitResult).outcome;
-    let outcomeLabel = outcomeLabels.get(outcome);
-    if (outcomeLabel === undefined) outcomeLabels.set(outcome, (outcomeLabel = Object.freeze({ outcome })));
-    m.outcomes.inc(outcomeLabel);
-  }
+  engine.metrics.answered(labels, started, result);
 }
 
 /** Counts an error and returns its body; `internal` ones are logged, being bugs. */
 function failure(engine: Engine, labels: Labels, started: number, err: unknown): ErrorBody {
   const error = toErrorBody(err);
   if (error.code === 'internal') console.error(`kopilka: internal error on ${labels.door} ${labels.op}`, err);
-  const m = engine.metrics;
-  m.requests.inc(labels);
-  m.errors.inc({ door: labels.door, op: labels.op, code: error.code });
-  m.duration.observe(labels, (performance.now() - started) / 1000);
+  engine.metrics.failed(labels, started, error.code);
   return error;
 }
 

@@ -10,10 +10,10 @@
 import { Packr } from 'msgpackr';
 import type { HttpRequest, HttpResponse, TemplatedApp, us_listen_socket, WebSocket } from 'uWebSockets.js';
 import type { Engine } from '../engine/engine.js';
-import type { Door } from '../engine/metrics.js';
+import { requestLabels } from '../engine/metrics.js';
 import { KopilkaError, httpStatusOf, toErrorBody, type ErrorBody } from '../protocol/errors.js';
 import { connection_in_flight_max, message_bytes_max } from '../protocol/limits.js';
-import type { CommitResult, Op, Operations } from '../protocol/types.js';
+import type { Op, Operations } from '../protocol/types.js';
 import { isOp, VALIDATORS } from '../protocol/validate.js';
 import { uWS } from './uws.js';
 
@@ -138,53 +138,42 @@ function onFrame(engine: Engine, ws: WebSocket<Conn>, message: ArrayBuffer, isBi
   const id = frame.id as number;
   const op = frame.op;
   if (!isOp(op)) {
-    engine.metrics.errors.inc({ door: 'ws', op: 'unknown', code: 'unknown_op' });
+    engine.metrics.failed(WS_LABELS.unknown, started, 'unknown_op');
     return sendError(ws, id, { code: 'unknown_op', message: `op must be one of ${Object.keys(VALIDATORS).join(', ')}` });
   }
   const conn = ws.getUserData();
   if (conn.inFlight >= connection_in_flight_max) {
-    return answerError(engine, ws, 'ws', op, id, started, new KopilkaError('too_many_in_flight', `at most ${connection_in_flight_max} requests may be in flight per connection`));
+    return answerError(engine, ws, op, id, started, new KopilkaError('too_many_in_flight', `at most ${connection_in_flight_max} requests may be in flight per connection`));
   }
   let body: Operations[Op]['request'];
   try {
     body = VALIDATORS[op](frame.body);
     engine.authorize(conn.key, body.outlet);
   } catch (err) {
-    return answerError(engine, ws, 'ws', op, id, started, err);
+    return answerError(engine, ws, op, id, started, err);
   }
   conn.inFlight++;
   engine.execute(op, body).then(
     (result) => {
       conn.inFlight--;
       const bytes = packr.pack({ id, result });
-      observe(engine, 'ws', op, started, result);
+      engine.metrics.answered(WS_LABELS[op], started, result);
       if (conn.open) ws.cork(() => ws.send(bytes, true));
     },
     (err: unknown) => {
       conn.inFlight--;
-      answerError(engine, ws, 'ws', op, id, started, err);
+      answerError(engine, ws, op, id, started, err);
     },
   );
 }
 
-function observe(engine: Engine, door: Door, op: Op, started: number, result: Operations[Op]['result']): void {
-  const m = engine.metrics;
-  m.requests.inc({ door, op });
-  m.duration.observe({ door, op }, (performance.now() - started) / 1000);
-  if (op === 'commit') m.outcomes.inc({ outcome: (result as CommitResult).outcome });
-}
+const WS_LABELS = requestLabels('ws');
+const HTTP_LABELS = requestLabels('http');
 
-function countError(engine: Engine, door: Door, op: string, started: number, code: string): void {
-  const m = engine.metrics;
-  m.requests.inc({ door, op });
-  m.errors.inc({ door, op, code });
-  m.duration.observe({ door, op }, (performance.now() - started) / 1000);
-}
-
-function answerError(engine: Engine, ws: WebSocket<Conn>, door: Door, op: Op, id: number, started: number, err: unknown): void {
+function answerError(engine: Engine, ws: WebSocket<Conn>, op: Op, id: number, started: number, err: unknown): void {
   const error = toErrorBody(err);
-  if (error.code === 'internal') console.error('kopilka: internal error on', op, err);
-  countError(engine, door, op, started, error.code);
+  if (error.code === 'internal') console.error('kopilka: internal error on ws', op, err);
+  engine.metrics.failed(WS_LABELS[op], started, error.code);
   const conn = ws.getUserData();
   if (conn.open) ws.cork(() => sendFrame(ws, { id, error }));
 }
@@ -267,17 +256,17 @@ function onHttpBody(engine: Engine, res: HttpResponse, state: { aborted: boolean
     (result) => {
       if (state.aborted) return;
       const json = JSON.stringify(result);
-      observe(engine, 'http', op, started, result);
+      engine.metrics.answered(HTTP_LABELS[op], started, result);
       respond(res, 200, json);
     },
     (err: unknown) => httpError(engine, res, state, op, started, err),
   );
 }
 
-function httpError(engine: Engine, res: HttpResponse, state: { aborted: boolean }, op: string, started: number, err: unknown): void {
+function httpError(engine: Engine, res: HttpResponse, state: { aborted: boolean }, op: Op | 'unknown', started: number, err: unknown): void {
   const error = toErrorBody(err);
-  if (error.code === 'internal') console.error('kopilka: internal error on', op, err);
-  countError(engine, 'http', op, started, error.code);
+  if (error.code === 'internal') console.error('kopilka: internal error on http', op, err);
+  engine.metrics.failed(HTTP_LABELS[op], started, error.code);
   if (!state.aborted) {
     state.aborted = true; // answered: nothing more may be written
     respond(res, httpStatusOf(error.code), JSON.stringify({ error }));

@@ -3,8 +3,18 @@
 // client. Buckets are fine around a millisecond because that is the promise.
 
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { OPS, type CommitResult, type Op } from '../protocol/types.js';
 
 export type Door = 'grpc' | 'grpc_stream' | 'ws' | 'http';
+
+export type RequestLabels = { readonly door: Door; readonly op: string };
+
+/** One frozen label object per door and op, made once, so the hot path allocates none. */
+export function requestLabels(door: Door): Readonly<Record<Op | 'unknown', RequestLabels>> {
+  const out = {} as Record<Op | 'unknown', RequestLabels>;
+  for (const op of [...OPS, 'unknown' as const]) out[op] = Object.freeze({ door, op });
+  return Object.freeze(out);
+}
 
 export const DECISION_BUCKETS_S = [
   0.00001, 0.00002, 0.00003, 0.00004, 0.00005, 0.000075, 0.0001, 0.00015, 0.0002, 0.0003, 0.0004, 0.0005, 0.00075,
@@ -46,6 +56,26 @@ export class EngineMetrics {
   });
   readonly shardQueue: Gauge<'shard'>;
   readonly guests: Gauge;
+  private readonly outcomeLabels = new Map<string, { readonly outcome: string }>();
+
+  /** A request answered with a result; `started` is when it was decoded (performance.now()). */
+  answered(labels: RequestLabels, started: number, result: unknown): void {
+    this.requests.inc(labels);
+    this.duration.observe(labels, (performance.now() - started) / 1000);
+    if (labels.op === 'commit') {
+      const outcome = (result as CommitResult).outcome;
+      let outcomeLabel = this.outcomeLabels.get(outcome);
+      if (outcomeLabel === undefined) this.outcomeLabels.set(outcome, (outcomeLabel = Object.freeze({ outcome })));
+      this.outcomes.inc(outcomeLabel);
+    }
+  }
+
+  /** A request answered with an error. */
+  failed(labels: RequestLabels, started: number, code: string): void {
+    this.requests.inc(labels);
+    this.errors.inc({ door: labels.door, op: labels.op, code });
+    this.duration.observe(labels, (performance.now() - started) / 1000);
+  }
 
   constructor(shardDepth: () => number[], guestsCount: () => number) {
     collectDefaultMetrics({ register: this.registry, prefix: 'kopilka_' });
