@@ -126,8 +126,13 @@ export async function readProgram(q: SqlClient, organizationId: string): Promise
     accrual_bp: number;
     pay_max_bp: number;
     point_value_minor: number;
+    activation_delay_days: number;
+    expiry_months: number;
+    hold_timeout_seconds: number;
+    refund_debt_policy: 'negative' | 'clamp';
   }>(
-    `select id, name, accrual_bp, pay_max_bp, point_value_minor
+    `select id, name, accrual_bp, pay_max_bp, point_value_minor,
+            activation_delay_days, expiry_months, hold_timeout_seconds, refund_debt_policy
        from programs where organization_id = $1 order by id limit 1`,
     [organizationId],
   );
@@ -139,6 +144,10 @@ export async function readProgram(q: SqlClient, organizationId: string): Promise
     accrualBp: row.accrual_bp,
     payMaxBp: row.pay_max_bp,
     pointValueMinor: row.point_value_minor,
+    activationDelayDays: row.activation_delay_days,
+    expiryMonths: row.expiry_months,
+    holdTimeoutSeconds: row.hold_timeout_seconds,
+    refundDebtPolicy: row.refund_debt_policy,
   };
 }
 

@@ -62,6 +62,16 @@ export const migrations: readonly Migration[] = [
       );
     `,
   },
+  {
+    id: '0002_points_lifecycle',
+    sql: `
+      alter table programs
+        add column activation_delay_days integer not null default 0 check (activation_delay_days between 0 and 365),
+        add column expiry_months integer not null default 0 check (expiry_months between 0 and 120),
+        add column hold_timeout_seconds integer not null default 900 check (hold_timeout_seconds between 10 and 86400),
+        add column refund_debt_policy text not null default 'negative' check (refund_debt_policy in ('negative', 'clamp'));
+    `,
+  },
 ];
 
 /** Applies the migrations this database lacks; returns the ids applied now. */

@@ -60,6 +60,16 @@ export const programSchema: BodySchema = {
     max: point_value_minor_max,
     unit: 'minor units one point is worth: 100 = 1.00',
   },
+  activationDelayDays: { kind: 'integer', required: false, min: 0, max: 365, unit: 'days before accrued points may be spent' },
+  expiryMonths: { kind: 'integer', required: false, min: 0, max: 120, unit: 'months after which points burn; 0 = never' },
+  holdTimeoutSeconds: { kind: 'integer', required: false, min: 10, max: 86_400, unit: 'seconds a hold lasts' },
+  refundDebtPolicy: {
+    kind: 'text',
+    required: false,
+    charsMax: 8,
+    pattern: /^(negative|clamp)$/,
+    patternDoc: '"negative" (leave a debt) or "clamp" (write the rest off)',
+  },
   expectedVersion: {
     kind: 'integer',
     required: false,
@@ -78,6 +88,10 @@ export interface ProgramBody {
   accrualBp: number;
   payMaxBp: number;
   pointValueMinor: number;
+  activationDelayDays?: number;
+  expiryMonths?: number;
+  holdTimeoutSeconds?: number;
+  refundDebtPolicy?: 'negative' | 'clamp';
   expectedVersion?: number;
 }
 

@@ -107,10 +107,17 @@ async function putProgram({ sql, body, author }: RouteRequest): Promise<RouteRep
     const updated = await q.query(
       `update programs
           set name = coalesce($2, name), accrual_bp = $3, pay_max_bp = $4, point_value_minor = $5,
+              activation_delay_days = coalesce($6, activation_delay_days),
+              expiry_months = coalesce($7, expiry_months),
+              hold_timeout_seconds = coalesce($8, hold_timeout_seconds),
+              refund_debt_policy = coalesce($9, refund_debt_policy),
               updated_at = now()
         where organization_id = $1
         returning id`,
-      [organization.id, edit.name ?? null, edit.accrualBp, edit.payMaxBp, edit.pointValueMinor],
+      [
+        organization.id, edit.name ?? null, edit.accrualBp, edit.payMaxBp, edit.pointValueMinor,
+        edit.activationDelayDays ?? null, edit.expiryMonths ?? null, edit.holdTimeoutSeconds ?? null, edit.refundDebtPolicy ?? null,
+      ],
     );
     assert.equal(updated.rows.length, 1, 'an organization has exactly one program');
     return { result: undefined, publish: true };

@@ -33,7 +33,21 @@ export interface BonusProgramConfig {
   payMaxBp: number;
   /** Money minor units one whole point is worth: 100 = 1.00. 1..1_000_000. */
   pointValueMinor: number;
+  /** Days before accrued points may be spent (from local midnight); 0 = at once. 0..365. */
+  activationDelayDays?: number;
+  /** Months after which accrued points burn (at local midnight); 0 = never. 0..120. */
+  expiryMonths?: number;
+  /** Seconds a hold placed at evaluation lasts before it voids itself. 10..86400, default 900. */
+  holdTimeoutSeconds?: number;
+  /**
+   * When a refund takes back accrued points the guest has already spent:
+   * `negative` leaves a debt that later points pay first (default); `clamp` takes
+   * what there is and records the rest as written off.
+   */
+  refundDebtPolicy?: 'negative' | 'clamp';
 }
+
+export const hold_timeout_seconds_default = 900;
 
 export interface ConfigSnapshot {
   /** Grows by one with every published change. */

@@ -31,7 +31,10 @@ describe(`seedDemo (${backend})`, { timeout: test_timeout_ms }, () => {
       terminals: [
         { id: 'terminal-1', outletId: 'outlet-1', keySha256: createHash('sha256').update('the-key').digest('hex') },
       ],
-      program: { id: 'bonus', name: 'Demo bonus', accrualBp: 500, payMaxBp: 5000, pointValueMinor: 100 },
+      program: {
+        id: 'bonus', name: 'Demo bonus', accrualBp: 500, payMaxBp: 5000, pointValueMinor: 100,
+        activationDelayDays: 0, expiryMonths: 0, holdTimeoutSeconds: 900, refundDebtPolicy: 'negative',
+      },
     });
     expect(Number.isNaN(Date.parse(snapshot!.publishedAt))).toBe(false);
     const stored = await sql.query<{ version: number; snapshot: unknown; author: string }>(

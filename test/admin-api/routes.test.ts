@@ -102,7 +102,10 @@ describe(`admin API routes (${backend})`, { timeout: test_timeout_ms }, () => {
       expect(res.status).toBe(200);
       expect(res.body).toEqual({
         version: before + 1,
-        program: { id: 'bonus', name: 'Кофейные баллы', accrualBp: 0, payMaxBp: 10_000, pointValueMinor: 1_000_000 },
+        program: {
+          id: 'bonus', name: 'Кофейные баллы', accrualBp: 0, payMaxBp: 10_000, pointValueMinor: 1_000_000,
+          activationDelayDays: 0, expiryMonths: 0, holdTimeoutSeconds: 900, refundDebtPolicy: 'negative',
+        },
       });
       const snapshot = (await call(api, 'GET', '/v1/config')).body;
       expect(snapshot).toMatchObject({ version: before + 1, author: 'alice@example.com', program: res.body.program });
@@ -111,9 +114,29 @@ describe(`admin API routes (${backend})`, { timeout: test_timeout_ms }, () => {
       expect(history.body).toEqual([{ version: before + 1, author: 'alice@example.com', publishedAt: snapshot.publishedAt }]);
     });
 
+    it('PUT sets the points lifecycle (activation, expiry, holds, refund debt) and refuses values out of range', async () => {
+      const res = await call(api, 'PUT', '/v1/program', {
+        body: { accrualBp: 500, payMaxBp: 5000, pointValueMinor: 100, activationDelayDays: 14, expiryMonths: 12, holdTimeoutSeconds: 60, refundDebtPolicy: 'clamp' },
+      });
+      expect(res.body.program).toMatchObject({ activationDelayDays: 14, expiryMonths: 12, holdTimeoutSeconds: 60, refundDebtPolicy: 'clamp' });
+      for (const [field, value] of [['activationDelayDays', 366], ['expiryMonths', -1], ['holdTimeoutSeconds', 5], ['refundDebtPolicy', 'forgive']] as const) {
+        const bad = await call(api, 'PUT', '/v1/program', { body: { accrualBp: 500, payMaxBp: 5000, pointValueMinor: 100, [field]: value } });
+        expect(bad.status).toBe(400);
+        expect(bad.body.error).toMatchObject({ code: 'invalid_field', field });
+      }
+      // Left out, a setting keeps its value.
+      const kept = await call(api, 'PUT', '/v1/program', { body: { accrualBp: 500, payMaxBp: 5000, pointValueMinor: 100 } });
+      expect(kept.body.program).toMatchObject({ activationDelayDays: 14, expiryMonths: 12, holdTimeoutSeconds: 60, refundDebtPolicy: 'clamp' });
+      await call(api, 'PUT', '/v1/program', {
+        body: { accrualBp: 500, payMaxBp: 5000, pointValueMinor: 100, activationDelayDays: 0, expiryMonths: 0, holdTimeoutSeconds: 900, refundDebtPolicy: 'negative' },
+      });
+    });
+
     it('PUT without a name keeps the name; without an author header records "admin"', async () => {
       const res = await call(api, 'PUT', '/v1/program', { body: program });
-      expect(res.body.program).toEqual({ id: 'bonus', name: 'Кофейные баллы', ...program });
+      expect(res.body.program).toEqual({
+        id: 'bonus', name: 'Кофейные баллы', activationDelayDays: 0, expiryMonths: 0, holdTimeoutSeconds: 900, refundDebtPolicy: 'negative', ...program,
+      });
       expect((await call(api, 'GET', '/v1/config')).body.author).toBe('admin');
     });
 
