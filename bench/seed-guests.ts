@@ -3,6 +3,7 @@
 // transactions: 100,000 guests take about a second instead of a registration storm.
 
 import { cardShard } from '../engine/engine.js';
+import { emptyAccount } from '../engine/points-account.js';
 import { META_SHARDS, type GuestProfile, metaGuestCounter, openStore } from '../engine/store.js';
 
 /** Guests written per LMDB transaction. */
@@ -24,7 +25,7 @@ export async function seedGuests(dataDir: string, count: number, shards: number)
         const guestId = `${shard}-${++counters[shard]!}`;
         const profile: GuestProfile = { id: guestId, name: `Guest ${i}`, phone: '', cards: [card], createdAt };
         store.guests.putSync(guestId, profile);
-        store.states.putSync(guestId, { balance: 0, seq: 0, lastTx: 0 });
+        store.states.putSync(guestId, { seq: 0, lastTx: 0, holdSeq: 0, points: emptyAccount() });
         store.cards.putSync(card, guestId);
       }
     });

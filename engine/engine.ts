@@ -7,11 +7,20 @@ import { createHash } from 'node:crypto';
 import { AggregatorRegistry, type MetricObjectWithValues, type MetricValue } from 'prom-client';
 import type { ConfigSnapshot, TerminalConfig } from '../protocol/config.js';
 import { KopilkaError } from '../protocol/errors.js';
-import type { BalanceRequest, EvaluateRequest, IdentifyRequest, Op, Operations } from '../protocol/types.js';
+import type {
+  BalanceRequest,
+  CancelRequest,
+  EvaluateRequest,
+  IdentifyRequest,
+  Op,
+  Operations,
+  RefundRequest,
+  RegisterRequest,
+} from '../protocol/types.js';
 import { GuestReader } from './guest-reader.js';
 import { EngineMetrics } from './metrics.js';
 import { ShardPool } from './shard-pool.js';
-import { META_CONFIG, META_SHARDS, type Store, guestShard, loadConfig, openStore } from './store.js';
+import { META_CONFIG, META_SHARDS, type Store, guestOfId, guestShard, loadConfig, openStore } from './store.js';
 
 export interface EngineOptions {
   /** Folder of the LMDB environment (`<dataDir>/lmdb`). */
@@ -117,16 +126,30 @@ export class Engine {
     if (this.draining) return Promise.reject(new KopilkaError('shutting_down', 'kopilka is shutting down'));
     const pool = this.pool;
     if (pool === undefined) return Promise.reject(new KopilkaError('not_configured', 'kopilka has no configuration yet'));
-    const card = (body as { card: string }).card;
-    if (op === 'register') return pool.request(cardShard(card, this.shards), op, '', body);
-    const guestId = this.store.cards.get(card);
+    if (op === 'register') return pool.request(cardShard((body as RegisterRequest).card, this.shards), op, '', body);
+    const guestId = this.guestOf(op, body);
     if (guestId === undefined) return Promise.reject(new KopilkaError('card_not_found', 'the card belongs to no guest', 'card'));
-    if (op === 'commit') return pool.request(guestShard(guestId), op, guestId, body);
+    if (op === 'commit' || op === 'cancel' || op === 'refund' || (op === 'evaluate' && (body as EvaluateRequest).hold === true)) {
+      return pool.request(guestShard(guestId), op, guestId, body);
+    }
     try {
       return Promise.resolve(this.read(op, guestId, body));
     } catch (err) {
       return Promise.reject(err);
     }
+  }
+
+  /**
+   * The guest a request is for: by card, or by the guest id inside a hold or
+   * transaction id (a shard beyond this engine's names no guest of ours).
+   */
+  private guestOf(op: Op, body: Operations[Op]['request']): string | undefined {
+    if (op === 'cancel' || op === 'refund') {
+      const id = op === 'cancel' ? (body as CancelRequest).holdId : (body as RefundRequest).transactionId;
+      const guestId = guestOfId(id);
+      return guestShard(guestId) < this.shards ? guestId : undefined;
+    }
+    return this.store.cards.get((body as { card: string }).card);
   }
 
   /** Reads answer here, on the doors' thread, from committed state (see guest-reader.ts). */

@@ -1,22 +1,65 @@
-// What a shard does for its guests: it is their only writer. Writes (register,
-// commit) run inside an LMDB write transaction, so each sees every write before
-// it, a guest's commits apply one after another in arrival order, and a commit's
-// postings, its transaction record and its idempotency record land all or none.
-// Reads need no actor: see guest-reader.ts.
+// What a shard does for its guests: it is their only writer. Every method here
+// runs inside an LMDB write transaction, so each sees every write before it, a
+// guest's operations apply one after another in arrival order, and an operation's
+// postings, journal entry, idempotency record and state land all or none. Every
+// check for refusal comes before the first write: a refused or failing
+// operation leaves nothing behind. Reads need no actor: see guest-reader.ts.
 
 import assert from 'node:assert';
-import type { BonusProgramConfig, ConfigSnapshot } from '../protocol/config.js';
+import { hold_timeout_seconds_default, type ConfigSnapshot } from '../protocol/config.js';
+import { KopilkaError } from '../protocol/errors.js';
 import type {
+  CancelRequest,
+  CancelResult,
   CheckLine,
   CommitOutcome,
   CommitRequest,
   CommitResult,
+  EvaluateRequest,
+  EvaluateResult,
+  RefundOutcome,
+  RefundRequest,
+  RefundResult,
   RegisterRequest,
   RegisterResult,
 } from '../protocol/types.js';
-import { checkCurrency, readState } from './guest-reader.js';
+import { type Clock, checkCurrency, evaluateCheck, readState } from './guest-reader.js';
+import { localMidnightAfter } from './local-time.js';
+import {
+  type Hold,
+  type PointsAccount,
+  addHold,
+  availableOf,
+  credit,
+  dropExpiredHolds,
+  emptyAccount,
+  expire,
+  holds_per_guest_max,
+  removeHold,
+  spend,
+  takeBack,
+} from './points-account.js';
 import { checkTotal, decide, pointsCapOf } from './program.js';
-import { type GuestProfile, type GuestState, type IdempotencyRecord, type Store, guestShard, lastJournalNumber, metaGuestCounter } from './store.js';
+import {
+  type CheckProgress,
+  type GuestProfile,
+  type GuestState,
+  type HoldRecord,
+  type IdempotencyRecord,
+  type Posting,
+  type Store,
+  type SystemAccount,
+  type TransactionRecord,
+  guestAccount,
+  guestShard,
+  lastJournalNumber,
+  metaGuestCounter,
+} from './store.js';
+
+/** Guests whose lots one sweep burns; the rest wait for the next sweep. */
+export const expiry_sweep_guests_max = 1_000;
+
+type Entry = Omit<TransactionRecord, 'guestId' | 'prevTx' | 'transactionId' | 'balanceAfter' | 'configVersion' | 'at'>;
 
 export class GuestActor {
   /** Last journal number written; this thread is the shard's only writer. */
@@ -26,6 +69,7 @@ export class GuestActor {
     private readonly store: Store,
     private readonly shard: number,
     private config: ConfigSnapshot,
+    private readonly clock: Clock = Date.now,
   ) {
     this.journal = lastJournalNumber(store, shard);
   }
@@ -43,16 +87,9 @@ export class GuestActor {
     return this.config;
   }
 
-  private stateOf(guestId: string): GuestState {
-    assert.equal(guestShard(guestId), this.shard, 'a shard only writes its own guests');
-    return readState(this.store, guestId);
-  }
+  // ---- registration -----------------------------------------------------------
 
-  private checkCurrency(currency: string): void {
-    checkCurrency(this.config, currency);
-  }
-
-  /** Runs inside a write transaction. The door routed the card to this shard by hash. */
+  /** The door routed the card to this shard by hash. */
   registerInTransaction(req: RegisterRequest, createdAt: string): RegisterResult {
     const existing = this.store.cards.get(req.card);
     if (existing !== undefined) return { outcome: 'exists', guestId: existing, card: req.card };
@@ -62,65 +99,221 @@ export class GuestActor {
     const profile: GuestProfile = { id: guestId, name: req.name ?? '', phone: req.phone ?? '', cards: [req.card], createdAt };
     this.store.meta.putSync(counterKey, n);
     this.store.guests.putSync(guestId, profile);
-    this.store.states.putSync(guestId, { balance: 0, seq: 0, lastTx: 0 });
+    this.store.states.putSync(guestId, { seq: 0, lastTx: 0, holdSeq: 0, points: emptyAccount() });
     this.store.cards.putSync(req.card, guestId);
     return { outcome: 'ok', guestId, card: req.card };
   }
 
-  /** Runs inside a write transaction: the idempotency check and the write are one atomic step. */
+  // ---- housekeeping -------------------------------------------------------------
+
+  /**
+   * The guest's state with time's effects applied and written: lots past their
+   * expiry burn (a journal entry of their own, so each burns exactly once) and
+   * holds past their timeout void. Every write path starts here.
+   */
+  private touch(guestId: string, now: number): GuestState {
+    assert.equal(guestShard(guestId), this.shard, 'a shard only writes its own guests');
+    let state = readState(this.store, guestId);
+    const dropped = dropExpiredHolds(state.points, now);
+    for (const h of dropped.expired) this.resolveHold(h.id, 'expired');
+    const burnt = expire(dropped.acc, now);
+    if (burnt.burned > 0) {
+      state = this.append(guestId, { ...state, points: burnt.acc }, now, {
+        kind: 'expiry',
+        time: new Date(now).toISOString(),
+        outlet: '',
+        idempotencyKey: '',
+        total: 0,
+        spent: 0,
+        accrued: -burnt.burned,
+        postings: [[guestAccount(guestId), 'breakage', burnt.burned]],
+      });
+    } else if (dropped.expired.length > 0) {
+      state = { ...state, points: dropped.acc };
+      this.store.states.putSync(guestId, state);
+    }
+    return state;
+  }
+
+  /** Burns the lots of up to `expiry_sweep_guests_max` guests whose expiry has come. */
+  sweepExpiries(): number {
+    const now = this.clock();
+    const due = new Set<string>();
+    const keys: Array<[number, number, string]> = [];
+    for (const key of this.store.expiries.getKeys({ start: [this.shard, 0, ''], end: [this.shard, now + 1, ''] })) {
+      const k = key as [number, number, string];
+      if (!due.has(k[2]) && due.size >= expiry_sweep_guests_max) break;
+      due.add(k[2]);
+      keys.push(k);
+    }
+    for (const guestId of due) if (this.store.states.get(guestId) !== undefined) this.touch(guestId, now);
+    for (const k of keys) this.store.expiries.removeSync(k);
+    return due.size;
+  }
+
+  /**
+   * Writes a journal entry for the guest and the state after it, and applies its
+   * postings to the shard's system accounts. Returns the state written.
+   */
+  private append(guestId: string, state: GuestState, now: number, entry: Entry): GuestState {
+    assertBalanced(entry.postings);
+    const n = ++this.journal;
+    const seq = state.seq + 1;
+    const next: GuestState = { ...state, seq, lastTx: n };
+    const record: TransactionRecord = {
+      ...entry,
+      guestId,
+      prevTx: state.lastTx,
+      transactionId: `${guestId}.${seq}`,
+      balanceAfter: next.points.balance,
+      configVersion: this.config.version,
+      at: now,
+    };
+    this.store.transactions.putSync([this.shard, n], record);
+    this.store.states.putSync(guestId, next);
+    for (const [debit, creditTo, amount] of entry.postings) {
+      if (!debit.startsWith('g:')) this.moveSystem(debit as SystemAccount, -amount);
+      if (!creditTo.startsWith('g:')) this.moveSystem(creditTo as SystemAccount, amount);
+    }
+    return next;
+  }
+
+  private moveSystem(account: SystemAccount, delta: number): void {
+    const key: [number, string] = [this.shard, account];
+    this.store.system.putSync(key, (this.store.system.get(key) ?? 0) + delta);
+  }
+
+  private lotTimes(now: number): { activatesAt: number; expiresAt: number } {
+    const p = this.config.program;
+    const tz = this.config.organization.timeZone;
+    const delay = p.activationDelayDays ?? 0;
+    const months = p.expiryMonths ?? 0;
+    return {
+      activatesAt: delay > 0 ? localMidnightAfter(now, tz, 0, delay) : now,
+      expiresAt: months > 0 ? localMidnightAfter(now, tz, months, 0) : 0,
+    };
+  }
+
+  private scheduleExpiry(guestId: string, expiresAt: number): void {
+    if (expiresAt !== 0) this.store.expiries.putSync([this.shard, expiresAt, guestId], null);
+  }
+
+  private resolveHold(holdId: string, status: HoldRecord['status'], transactionId?: string): void {
+    const rec = this.store.holds.get(holdId);
+    if (rec === undefined) return;
+    assert.equal(rec.status, 'open', 'a hold resolves once');
+    this.store.holds.putSync(holdId, transactionId === undefined ? { ...rec, status } : { ...rec, status, transactionId });
+  }
+
+  // ---- evaluate with a hold ------------------------------------------------------
+
+  evaluateWithHoldInTransaction(guestId: string, req: EvaluateRequest): EvaluateResult {
+    const now = this.clock();
+    checkCurrency(this.config, req.currency);
+    const state = this.touch(guestId, now);
+    const result = evaluateCheck(this.config, guestId, state, req, now);
+    if (result.pointsToSpend === 0) return result;
+    if (state.points.holds.length >= holds_per_guest_max) {
+      throw new KopilkaError('too_many_holds', `a guest may have at most ${holds_per_guest_max} open holds; commit or cancel one`);
+    }
+    const holdSeq = state.holdSeq + 1;
+    const timeout = (this.config.program.holdTimeoutSeconds ?? hold_timeout_seconds_default) * 1000;
+    const hold: Hold = { id: `${guestId}.h${holdSeq}`, amount: result.pointsToSpend, expiresAt: now + timeout };
+    this.store.holds.putSync(hold.id, { guestId, amount: hold.amount, expiresAt: hold.expiresAt, status: 'open' });
+    this.store.states.putSync(guestId, { ...state, holdSeq, points: addHold(state.points, hold) });
+    return { ...result, holdId: hold.id, holdExpiresAt: new Date(hold.expiresAt).toISOString() };
+  }
+
+  /** The open hold `holdId` of this guest, or why it cannot be used. */
+  private openHold(guestId: string, holdId: string, now: number): Hold | 'hold_not_found' | 'hold_already_resolved' | 'hold_expired' {
+    const rec = this.store.holds.get(holdId);
+    if (rec === undefined || rec.guestId !== guestId) return 'hold_not_found';
+    if (rec.status === 'expired' || (rec.status === 'open' && rec.expiresAt <= now)) return 'hold_expired';
+    if (rec.status !== 'open') return 'hold_already_resolved';
+    return { id: holdId, amount: rec.amount, expiresAt: rec.expiresAt };
+  }
+
+  cancelInTransaction(guestId: string, req: CancelRequest): CancelResult {
+    const now = this.clock();
+    if (this.store.states.get(guestId) === undefined) return { outcome: 'hold_not_found', holdId: req.holdId, guestId, available: 0 };
+    const state = this.touch(guestId, now);
+    const hold = this.openHold(guestId, req.holdId, now);
+    if (typeof hold === 'string') return { outcome: hold, holdId: req.holdId, guestId, available: availableOf(state.points, now) };
+    const points = removeHold(state.points, hold.id);
+    this.store.states.putSync(guestId, { ...state, points });
+    this.resolveHold(hold.id, 'voided');
+    return { outcome: 'ok', holdId: req.holdId, guestId, available: availableOf(points, now) };
+  }
+
+  // ---- commit --------------------------------------------------------------------
+
   commitInTransaction(guestId: string, req: CommitRequest): CommitResult {
     const key: [string, string] = [req.outlet, req.idempotencyKey];
     const linesKey = linesFingerprint(req.lines);
     const pointsSpent = req.pointsSpent ?? 0;
+    const holdId = req.holdId ?? '';
     const seen = this.store.idempotency.get(key);
-    if (seen !== undefined) return replay(seen, req, linesKey, pointsSpent);
+    if (seen !== undefined) return replayCommit(seen, req, linesKey, pointsSpent, holdId);
 
-    this.checkCurrency(req.currency);
-    const state = this.stateOf(guestId);
+    checkCurrency(this.config, req.currency);
+    const now = this.clock();
+    let state = this.touch(guestId, now);
     const program = this.config.program;
     const total = checkTotal(req.lines);
-    const outcome = refusal(program, state, total, pointsSpent);
+    let hold: Hold | undefined;
+    let outcome: CommitOutcome | undefined;
+    if (holdId !== '') {
+      const h = this.openHold(guestId, holdId, now);
+      if (typeof h === 'string') outcome = h;
+      else if (pointsSpent > h.amount) outcome = 'points_over_hold';
+      else hold = h;
+    }
+    // The program's cap is a property of the check alone: reported before the balance.
+    if (outcome === undefined && pointsSpent > pointsCapOf(program, total)) outcome = 'points_over_limit';
+    const spent = outcome === undefined ? spend(state.points, pointsSpent, now, hold) : undefined;
+    if (outcome === undefined && spent === undefined) outcome = 'insufficient_points';
+
     let result: CommitResult;
-    if (outcome !== undefined) {
-      result = this.result(outcome, '', guestId, total, 0, 0, state.balance);
+    if (outcome !== undefined || spent === undefined) {
+      result = this.commitResult(outcome ?? 'insufficient_points', '', guestId, total, 0, 0, state.points.balance);
     } else {
-      const d = decide(program, state.balance, total, pointsSpent);
-      const balance = state.balance - pointsSpent + d.accrue;
-      assert.ok(balance >= 0, 'a commit never takes a balance below zero');
-      const seq = state.seq + 1;
-      const transactionId = `${guestId}.${seq}`;
-      result = this.result('ok', transactionId, guestId, total, pointsSpent, d.accrue, balance);
-      const journal = ++this.journal;
-      this.store.transactions.putSync([this.shard, journal], {
-        guestId,
-        prevTx: state.lastTx,
-        transactionId,
+      const d = decide(program, availableOf(state.points, now), total, pointsSpent);
+      const n = this.journal + 1;
+      const times = this.lotTimes(now);
+      const points: PointsAccount = credit(spent.acc, d.accrue, { n, ...times });
+      const postings: Posting[] = [];
+      if (pointsSpent > 0) postings.push([guestAccount(guestId), 'redemption', pointsSpent]);
+      if (d.accrue > 0) postings.push(['liability', guestAccount(guestId), d.accrue]);
+      state = this.append(guestId, { ...state, points }, now, {
         kind: 'check',
         time: req.time,
         outlet: req.outlet,
+        idempotencyKey: req.idempotencyKey,
         total,
         spent: pointsSpent,
         accrued: d.accrue,
-        balanceAfter: balance,
-        idempotencyKey: req.idempotencyKey,
-        configVersion: this.config.version,
+        postings,
+        lines: req.lines,
+        taken: spent.taken,
+        ...(hold === undefined ? {} : { holdId: hold.id }),
       });
-      this.store.states.putSync(guestId, { balance, seq, lastTx: journal });
+      assert.equal(state.lastTx, n, 'the check is the journal entry its lot names');
+      if (d.accrue > 0) this.scheduleExpiry(guestId, times.expiresAt);
+      const transactionId = `${guestId}.${state.seq}`;
+      if (hold !== undefined) this.resolveHold(hold.id, 'posted', transactionId);
+      const progress: CheckProgress = {
+        guestId, n, status: 'committed', returned: 0, returnedQty: req.lines.map(() => 0), accrualReversed: 0, spentRestored: 0,
+      };
+      this.store.checks.putSync(transactionId, progress);
+      result = this.commitResult('ok', transactionId, guestId, total, pointsSpent, d.accrue, state.points.balance);
     }
     // A refused commit is remembered too: the same key keeps its first answer.
-    const record: IdempotencyRecord = {
-      card: req.card,
-      time: req.time,
-      currency: req.currency,
-      lines: linesKey,
-      pointsSpent,
-      result,
-    };
+    const record: IdempotencyRecord = { card: req.card, time: req.time, currency: req.currency, lines: linesKey, pointsSpent, holdId, result };
     this.store.idempotency.putSync(key, record);
     return result;
   }
 
-  private result(
+  private commitResult(
     outcome: CommitOutcome,
     transactionId: string,
     guestId: string,
@@ -131,26 +324,149 @@ export class GuestActor {
   ): CommitResult {
     return { outcome, transactionId, guestId, configVersion: this.config.version, total, spent, accrued, balance };
   }
+
+  // ---- refund --------------------------------------------------------------------
+
+  refundInTransaction(guestId: string, req: RefundRequest): RefundResult {
+    const key: [string, string] = [req.outlet, req.idempotencyKey];
+    const linesKey = refundLinesFingerprint(req);
+    const amount = req.amount ?? 0;
+    const seen = this.store.refundKeys.get(key);
+    if (seen !== undefined) {
+      let outcome: RefundOutcome = 'exists';
+      if (seen.transactionId !== req.transactionId) outcome = 'exists_with_different_transaction';
+      else if (seen.lines !== linesKey) outcome = 'exists_with_different_lines';
+      else if (seen.amount !== amount) outcome = 'exists_with_different_amount';
+      if (outcome === 'exists' && seen.result.outcome !== 'ok') return seen.result;
+      return { ...seen.result, outcome };
+    }
+    const result = this.refund(guestId, req);
+    this.store.refundKeys.putSync(key, { transactionId: req.transactionId, lines: linesKey, amount, result });
+    return result;
+  }
+
+  private refund(guestId: string, req: RefundRequest): RefundResult {
+    const now = this.clock();
+    const refused = (outcome: RefundOutcome, balance: number, status: RefundResult['checkStatus']): RefundResult => ({
+      outcome, refundId: '', transactionId: req.transactionId, guestId, returned: 0, accrualReversed: 0, spentRestored: 0, writtenOff: 0, balance, checkStatus: status,
+    });
+    const progress = this.store.checks.get(req.transactionId);
+    if (progress === undefined || progress.guestId !== guestId) {
+      return refused('transaction_not_found', this.store.states.get(guestId)?.points.balance ?? 0, '');
+    }
+    const check = this.store.transactions.get([this.shard, progress.n]);
+    assert.ok(check !== undefined && check.kind === 'check' && check.lines !== undefined, 'a check progress names its check');
+    const lines = check.lines;
+    if (progress.status === 'returned') return refused('already_returned', readState(this.store, guestId).points.balance, progress.status);
+
+    // What this refund returns, in money and units.
+    const returnedQty = [...progress.returnedQty];
+    let money = 0;
+    if (req.lines !== undefined) {
+      for (let i = 0; i < req.lines.length; i++) {
+        const { line, quantity } = req.lines[i]!;
+        const committed = lines[line];
+        if (committed === undefined) throw new KopilkaError('invalid_field', `lines[${i}].line must name a line of the check (0..${lines.length - 1})`, `lines[${i}].line`);
+        if (returnedQty[line]! + quantity > committed.quantity) return refused('refund_exceeds_check', readState(this.store, guestId).points.balance, progress.status);
+        returnedQty[line]! += quantity;
+        money += quantity * committed.unitPrice;
+      }
+    } else if (req.amount !== undefined) {
+      money = req.amount;
+    } else {
+      money = check.total - progress.returned;
+      for (let i = 0; i < lines.length; i++) returnedQty[i] = lines[i]!.quantity;
+    }
+    if (money > check.total - progress.returned) return refused('refund_exceeds_check', readState(this.store, guestId).points.balance, progress.status);
+
+    // Cumulative shares, floored, so that the last refund of a check reverses exactly what is left.
+    const returnedAfter = progress.returned + money;
+    const full = returnedAfter === check.total;
+    const share = (whole: number): number => (full || check.total === 0 ? whole : Math.floor((whole * returnedAfter) / check.total));
+    const accrualDelta = share(check.accrued) - progress.accrualReversed;
+    const restoreDelta = share(check.spent) - progress.spentRestored;
+
+    let state = this.touch(guestId, now);
+    let points = state.points;
+    const g = guestAccount(guestId);
+    const postings: Posting[] = [];
+    // Spent points come back first, each with the expiry of the lot it was taken from.
+    if (restoreDelta > 0) {
+      let skip = progress.spentRestored;
+      let left = restoreDelta;
+      for (const t of check.taken ?? []) {
+        const alreadyBack = Math.min(skip, t.amount);
+        skip -= alreadyBack;
+        const give = Math.min(left, t.amount - alreadyBack);
+        if (give <= 0) continue;
+        points = credit(points, give, { n: t.n, activatesAt: t.activatesAt, expiresAt: t.expiresAt });
+        this.scheduleExpiry(guestId, t.expiresAt);
+        left -= give;
+        if (left === 0) break;
+      }
+      assert.equal(left, 0, 'a refund restores no more than the check spent');
+      postings.push(['redemption', g, restoreDelta]);
+    }
+    // Then the accrual is taken back: from its own lot first, then from any.
+    const back = takeBack(points, accrualDelta, progress.n, this.config.program.refundDebtPolicy ?? 'negative');
+    points = back.acc;
+    if (back.taken > 0) postings.push([g, 'liability', back.taken]);
+    // A restored lot whose expiry has passed burns at once.
+    const burnt = expire(points, now);
+    points = burnt.acc;
+    if (burnt.burned > 0) postings.push([g, 'breakage', burnt.burned]);
+
+    const status = full ? 'returned' : 'partially_returned';
+    state = this.append(guestId, { ...state, points }, now, {
+      kind: 'refund',
+      time: new Date(now).toISOString(),
+      outlet: req.outlet,
+      idempotencyKey: req.idempotencyKey,
+      total: money,
+      spent: -restoreDelta,
+      accrued: -back.taken - burnt.burned,
+      postings,
+      refundOf: req.transactionId,
+    });
+    this.store.checks.putSync(req.transactionId, {
+      ...progress,
+      status,
+      returned: returnedAfter,
+      returnedQty,
+      accrualReversed: progress.accrualReversed + accrualDelta,
+      spentRestored: progress.spentRestored + restoreDelta,
+    });
+    return {
+      outcome: 'ok',
+      refundId: `${guestId}.${state.seq}`,
+      transactionId: req.transactionId,
+      guestId,
+      returned: money,
+      accrualReversed: back.taken,
+      spentRestored: restoreDelta,
+      writtenOff: accrualDelta - back.taken,
+      balance: state.points.balance,
+      checkStatus: status,
+    };
+  }
 }
 
-/**
- * Refusals in order of precedence: the program's cap is a property of the check
- * alone, so it is reported before the balance, which depends on the moment.
- */
-function refusal(program: BonusProgramConfig, state: GuestState, total: number, spent: number): CommitOutcome | undefined {
-  if (spent > pointsCapOf(program, total)) return 'points_over_limit';
-  if (spent > state.balance) return 'insufficient_points';
-  return undefined;
+function assertBalanced(postings: readonly Posting[]): void {
+  for (const [debit, creditTo, amount] of postings) {
+    assert.ok(Number.isSafeInteger(amount) && amount > 0, 'a posting moves a positive whole amount');
+    assert.notEqual(debit, creditTo, 'a posting moves between two accounts');
+  }
 }
 
 /** The same key again: the first answer if the body is the same, else which field differs. */
-function replay(seen: IdempotencyRecord, req: CommitRequest, linesKey: string, pointsSpent: number): CommitResult {
+function replayCommit(seen: IdempotencyRecord, req: CommitRequest, linesKey: string, pointsSpent: number, holdId: string): CommitResult {
   let outcome: CommitOutcome = 'exists';
   if (seen.card !== req.card) outcome = 'exists_with_different_card';
   else if (seen.time !== req.time) outcome = 'exists_with_different_time';
   else if (seen.currency !== req.currency) outcome = 'exists_with_different_currency';
   else if (seen.lines !== linesKey) outcome = 'exists_with_different_lines';
   else if (seen.pointsSpent !== pointsSpent) outcome = 'exists_with_different_points_spent';
+  else if ((seen.holdId ?? '') !== holdId) outcome = 'exists_with_different_hold';
   // A refused first attempt answers with its refusal again: a failed key stays failed.
   if (outcome === 'exists' && seen.result.outcome !== 'ok') return seen.result;
   return { ...seen.result, outcome };
@@ -163,4 +479,9 @@ function linesFingerprint(lines: readonly CheckLine[]): string {
     s += `${l.itemCode}\u0001${l.category ?? ''}\u0001${l.quantity}\u0001${l.unitPrice}\u0002`;
   }
   return s;
+}
+
+function refundLinesFingerprint(req: RefundRequest): string {
+  if (req.lines === undefined) return '';
+  return req.lines.map((l) => `${l.line}:${l.quantity}`).join(',');
 }

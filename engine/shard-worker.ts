@@ -6,6 +6,8 @@ import { MessagePort, threadId } from 'node:worker_threads';
 import { toErrorBody } from '../protocol/errors.js';
 import type {
   BalanceRequest,
+  CancelRequest,
+  RefundRequest,
   CommitRequest,
   EvaluateRequest,
   IdentifyRequest,
@@ -13,7 +15,10 @@ import type {
   Op,
   RegisterRequest,
 } from '../protocol/types.js';
-import { GuestActor } from './guest-actor.js';
+import { GuestActor, expiry_sweep_guests_max } from './guest-actor.js';
+
+/** How often a shard looks for lots whose expiry has come. */
+const expiry_sweep_interval_ms = 60_000;
 import { GuestReader } from './guest-reader.js';
 import { type ShardMetrics, createShardMetrics } from './shard-metrics.js';
 import type { AttachShardTask, ShardInput, ShardReply, ShardRequest } from './shard-messages.js';
@@ -36,6 +41,8 @@ class ShardServer {
   /** Writes of the batch being read; they run together in one transaction callback. */
   private writes: Array<{ id: number; op: Op; run: () => Operations[Op]['result'] }> = [];
   private readonly reader: GuestReader;
+  private sweepTimer: NodeJS.Timeout;
+  private stopped = false;
   private flushScheduled = false;
 
   constructor(
@@ -46,7 +53,14 @@ class ShardServer {
     private readonly actor: GuestActor,
   ) {
     this.reader = new GuestReader(store);
-    this.closed = new Promise((resolve) => port.once('close', () => resolve()));
+    this.closed = new Promise((resolve) =>
+      port.once('close', () => {
+        this.stopped = true;
+        clearTimeout(this.sweepTimer);
+        resolve();
+      }),
+    );
+    this.sweepTimer = setTimeout(this.sweep, 0);
     port.on('message', (batch: ShardInput[]) => {
       for (let i = 0; i < batch.length; i++) this.handle(batch[i]!);
       if (this.writes.length > 0) this.commitWrites();
@@ -65,8 +79,20 @@ class ShardServer {
         // Reads come here only from doors that do not share this LMDB environment.
         case 'identify':
           return this.reply(req.id, this.reader.identify(this.actor.currentConfig, req.guestId, req.body as IdentifyRequest));
-        case 'evaluate':
-          return this.reply(req.id, this.reader.evaluate(this.actor.currentConfig, req.guestId, req.body as EvaluateRequest));
+        case 'evaluate': {
+          const body = req.body as EvaluateRequest;
+          if (body.hold === true) {
+            this.writes.push({ id: req.id, op: 'evaluate', run: () => this.actor.evaluateWithHoldInTransaction(req.guestId, body) });
+            return;
+          }
+          return this.reply(req.id, this.reader.evaluate(this.actor.currentConfig, req.guestId, body));
+        }
+        case 'cancel':
+          this.writes.push({ id: req.id, op: 'cancel', run: () => this.actor.cancelInTransaction(req.guestId, req.body as CancelRequest) });
+          return;
+        case 'refund':
+          this.writes.push({ id: req.id, op: 'refund', run: () => this.actor.refundInTransaction(req.guestId, req.body as RefundRequest) });
+          return;
         case 'balance':
           return this.reply(req.id, this.reader.balance(this.actor.currentConfig, req.guestId, req.body as BalanceRequest));
         case 'register': {
@@ -121,6 +147,27 @@ class ShardServer {
         },
       );
   }
+
+  /**
+   * Burns expired lots on time even for guests nobody touches. A full sweep means
+   * more are due: the next one follows at once instead of after the interval.
+   */
+  private readonly sweep = (): void => {
+    this.store.root
+      .transaction(() => this.actor.sweepExpiries())
+      .then(
+        (swept) => (swept >= expiry_sweep_guests_max ? 0 : expiry_sweep_interval_ms),
+        (err: unknown) => {
+          console.error(`kopilka: expiry sweep of shard ${this.shard} failed`, err);
+          return expiry_sweep_interval_ms;
+        },
+      )
+      .then((delay) => {
+        if (this.stopped) return;
+        this.sweepTimer = setTimeout(this.sweep, delay);
+        this.sweepTimer.unref();
+      });
+  };
 
   private async sendMetrics(id: number): Promise<void> {
     this.metrics.configVersion.set({ shard: String(this.shard) }, this.actor.configVersion);

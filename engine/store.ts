@@ -9,7 +9,8 @@ import { open, type Database, type RootDatabase } from 'lmdb';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ConfigSnapshot } from '../protocol/config.js';
-import type { CommitResult, TransactionView } from '../protocol/types.js';
+import type { CheckLine, CheckStatus, CommitResult, RefundResult, TransactionView } from '../protocol/types.js';
+import type { PointsAccount, Taken } from './points-account.js';
 
 /** Who a guest is: written at registration and by profile changes, read to identify. */
 export interface GuestProfile {
@@ -25,20 +26,76 @@ export interface GuestProfile {
  * decides a check and a batch of commits over many guests dirties few pages.
  */
 export interface GuestState {
-  /** Points, hundredths. */
-  balance: number;
   /** Number of the guest's transactions; the last one's id is `<guestId>.<seq>`. */
   seq: number;
   /** Journal number (in this shard) of the guest's last transaction; 0 for none. */
   lastTx: number;
+  /** Number of holds placed so far; the next hold is `<guestId>.h<holds + 1>`. */
+  holdSeq: number;
+  points: PointsAccount;
 }
 
+/**
+ * One double-entry posting: `amount` (> 0) moves from `debit` to `credit`; both
+ * accounts are of the points ledger. An account's balance is its credits minus
+ * its debits, so the balances of a ledger always sum to zero. Guest accounts are
+ * `g:<guestId>`; the shard's own are `liability` (points issued), `redemption`
+ * (points spent) and `breakage` (points expired).
+ */
+export type Posting = [debit: string, credit: string, amount: number];
+
+export const SYSTEM_ACCOUNTS = ['liability', 'redemption', 'breakage'] as const;
+export type SystemAccount = (typeof SYSTEM_ACCOUNTS)[number];
+export const guestAccount = (guestId: string): string => `g:${guestId}`;
+
+/** A journal entry: immutable once written; corrections are new entries that reverse. */
 export interface TransactionRecord extends TransactionView {
   guestId: string;
   idempotencyKey: string;
   configVersion: number;
   /** Journal number of the same guest's previous transaction; 0 for none. */
   prevTx: number;
+  /** Server time of the entry, epoch ms. */
+  at: number;
+  postings: Posting[];
+  /** A check's lines, as committed (refunds return them). */
+  lines?: CheckLine[];
+  /** Lots a check's spend took, in order (a refund gives them back with their expiry). */
+  taken?: Taken[];
+  /** The hold a check posted. */
+  holdId?: string;
+  /** A refund's check. */
+  refundOf?: string;
+}
+
+/** How far a committed check has been returned. Changed only by refunds. */
+export interface CheckProgress {
+  guestId: string;
+  /** Journal number of the check. */
+  n: number;
+  status: CheckStatus;
+  /** Money returned so far, minor units. */
+  returned: number;
+  /** Units returned so far, per line. */
+  returnedQty: number[];
+  accrualReversed: number;
+  spentRestored: number;
+}
+
+export interface HoldRecord {
+  guestId: string;
+  amount: number;
+  expiresAt: number;
+  status: 'open' | 'posted' | 'voided' | 'expired';
+  /** The check that posted it. */
+  transactionId?: string;
+}
+
+export interface RefundKeyRecord {
+  transactionId: string;
+  lines: string;
+  amount: number;
+  result: RefundResult;
 }
 
 /** What a commit's key remembers: the body's fingerprint and the answer. */
@@ -48,6 +105,7 @@ export interface IdempotencyRecord {
   currency: string;
   lines: string;
   pointsSpent: number;
+  holdId: string;
   result: CommitResult;
 }
 
@@ -67,6 +125,16 @@ export interface Store {
   transactions: Database<TransactionRecord, [number, number]>;
   /** Counters and the last configuration the engine ran. */
   meta: Database<unknown, string>;
+  /** transactionId of a check → how far it has been returned. */
+  checks: Database<CheckProgress, string>;
+  /** holdId → the hold and how it resolved. */
+  holds: Database<HoldRecord, string>;
+  /** [outlet, idempotency key] of a refund → record. */
+  refundKeys: Database<RefundKeyRecord, [string, string]>;
+  /** [shard, system account] → balance: the shard's side of every posting. */
+  system: Database<number, [number, string]>;
+  /** [shard, expiresAt, guestId] → lots to burn at that time (the expiry sweep's agenda). */
+  expiries: Database<null, [number, number, string]>;
   close(): Promise<void>;
 }
 
@@ -89,6 +157,11 @@ export function openStore(dataDir: string): Store {
     idempotency: root.openDB<IdempotencyRecord, [string, string]>({ name: 'idempotency', ...structures }),
     transactions: root.openDB<TransactionRecord, [number, number]>({ name: 'transactions', ...structures }),
     meta: root.openDB<unknown, string>({ name: 'meta' }),
+    checks: root.openDB<CheckProgress, string>({ name: 'checks', ...structures }),
+    holds: root.openDB<HoldRecord, string>({ name: 'holds', ...structures }),
+    refundKeys: root.openDB<RefundKeyRecord, [string, string]>({ name: 'refund-keys', ...structures }),
+    system: root.openDB<number, [number, string]>({ name: 'system' }),
+    expiries: root.openDB<null, [number, number, string]>({ name: 'expiries' }),
     close: () => root.close(),
   };
   return store;
@@ -109,4 +182,9 @@ export function lastJournalNumber(store: Store, shard: number): number {
 /** A guest id names its shard: "<shard>-<n>". */
 export function guestShard(guestId: string): number {
   return parseInt(guestId, 10);
+}
+
+/** The guest a transaction id ("<guestId>.<n>") or hold id ("<guestId>.h<n>") belongs to. */
+export function guestOfId(id: string): string {
+  return id.slice(0, id.lastIndexOf('.'));
 }

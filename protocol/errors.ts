@@ -13,6 +13,7 @@ export const ERROR_CODES = {
   card_not_found: { http: 404, grpc: 5, doc: 'No guest holds the card number given.' },
   not_found: { http: 404, grpc: 5, doc: 'The resource or route does not exist.' },
   currency_mismatch: { http: 400, grpc: 9, doc: 'The check currency differs from the program currency.' },
+  too_many_holds: { http: 409, grpc: 9, doc: 'The guest has the most open holds allowed; commit or cancel one first.' },
   too_many_in_flight: { http: 429, grpc: 8, doc: 'The connection has more requests in flight than allowed.' },
   overloaded: { http: 503, grpc: 14, doc: 'A shard queue is full; retry with the same idempotency key.' },
   shard_unavailable: { http: 503, grpc: 14, doc: 'The shard owning the guest restarted while the request was in flight; retry with the same idempotency key.' },

@@ -26,3 +26,6 @@ export const shard_queue_max = 20_000;
 /** Transactions a history request may return. */
 export const history_limit_max = 100;
 export const history_limit_default = 10;
+/** Horizon of a balance's "expiring soon" figure, days. */
+export const expiring_within_days_max = 3660;
+export const expiring_within_days_default = 30;

@@ -50,6 +50,11 @@ export interface EvaluateRequest {
   lines: CheckLine[];
   /** Points the guest asks to spend, hundredths; 0 when absent. */
   pointsToSpend?: number;
+  /**
+   * Hold the points that would be spent until the commit posts them, a cancel
+   * voids them or the program's hold timeout passes. Makes evaluate a write.
+   */
+  hold?: boolean;
 }
 
 export interface EvaluateResult {
@@ -57,8 +62,10 @@ export interface EvaluateResult {
   guestId: string;
   /** Check total, minor units. */
   total: number;
-  /** Points available now, hundredths. */
+  /** Points on the account, hundredths (pending and held ones included; negative for a debt). */
   balance: number;
+  /** Points the guest may spend now: active, not held, not expired. */
+  available: number;
   /** The most points payable on this check, hundredths. */
   pointsMax: number;
   /** The points that would be spent: the request's ask capped at `pointsMax`. */
@@ -67,6 +74,10 @@ export interface EvaluateResult {
   moneyToPay: number;
   /** Points the check would accrue, hundredths. */
   accrue: number;
+  /** The hold placed (`hold: true` and points to spend), else "". */
+  holdId: string;
+  /** When the hold voids itself (ISO 8601 UTC), else "". */
+  holdExpiresAt: string;
 }
 
 export interface CommitRequest {
@@ -79,6 +90,8 @@ export interface CommitRequest {
   lines: CheckLine[];
   /** Points actually spent, hundredths; 0 when absent. */
   pointsSpent?: number;
+  /** The hold from evaluate these points come from; at most its amount may be spent, and the rest is released. */
+  holdId?: string;
 }
 
 export type CommitOutcome =
@@ -89,6 +102,11 @@ export type CommitOutcome =
   | 'exists_with_different_currency'
   | 'exists_with_different_lines'
   | 'exists_with_different_points_spent'
+  | 'exists_with_different_hold'
+  | 'hold_not_found'
+  | 'hold_already_resolved'
+  | 'hold_expired'
+  | 'points_over_hold'
   | 'points_over_limit'
   | 'insufficient_points';
 
@@ -107,27 +125,106 @@ export interface CommitResult {
   balance: number;
 }
 
+export interface CancelRequest {
+  outlet: string;
+  holdId: string;
+}
+
+export type CancelOutcome = 'ok' | 'hold_not_found' | 'hold_already_resolved' | 'hold_expired';
+
+export interface CancelResult {
+  outcome: CancelOutcome;
+  holdId: string;
+  guestId: string;
+  /** Points available after the cancel, hundredths. */
+  available: number;
+}
+
+export interface RefundLine {
+  /** Index of the line in the committed check. */
+  line: number;
+  /** Units of that line returned now. */
+  quantity: number;
+}
+
+export interface RefundRequest {
+  outlet: string;
+  /** Chosen by the client, unique per outlet among refunds. */
+  idempotencyKey: string;
+  /** The committed check returned (its `transactionId`). */
+  transactionId: string;
+  /** Return these lines; or `amount`; or neither for everything not yet returned. */
+  lines?: RefundLine[];
+  /** Return this much money, minor units. */
+  amount?: number;
+}
+
+export type RefundOutcome =
+  | 'ok'
+  | 'exists'
+  | 'exists_with_different_transaction'
+  | 'exists_with_different_lines'
+  | 'exists_with_different_amount'
+  | 'transaction_not_found'
+  | 'already_returned'
+  | 'refund_exceeds_check';
+
+export type CheckStatus = 'committed' | 'partially_returned' | 'returned';
+
+export interface RefundResult {
+  outcome: RefundOutcome;
+  /** The refund's own transaction; "" when nothing was applied. */
+  refundId: string;
+  transactionId: string;
+  guestId: string;
+  /** Money returned by this refund, minor units. */
+  returned: number;
+  /** Points of the check's accrual taken back by this refund, hundredths. */
+  accrualReversed: number;
+  /** Points the check spent given back by this refund (with their original expiry), hundredths. */
+  spentRestored: number;
+  /** Points to take back that the guest had already spent and the `clamp` policy let go. */
+  writtenOff: number;
+  balance: number;
+  checkStatus: CheckStatus | '';
+}
+
 export interface BalanceRequest {
   outlet: string;
   card: string;
   /** Last transactions to return, 0..history_limit_max. */
   limit?: number;
+  /** Horizon of `expiring`, days; default 30. */
+  expiringWithinDays?: number;
 }
 
 export interface TransactionView {
   transactionId: string;
-  kind: 'check';
+  /** `check` (commit), `refund`, or `expiry` (points burnt at their expiry). */
+  kind: 'check' | 'refund' | 'expiry';
   time: string;
   outlet: string;
+  /** Check total; for a refund the money returned. Minor units. */
   total: number;
+  /** Points spent (negative: given back by a refund). */
   spent: number;
+  /** Points accrued (negative: taken back by a refund, or burnt at expiry). */
   accrued: number;
   balanceAfter: number;
 }
 
 export interface BalanceResult {
   guestId: string;
+  /** Points on the account (pending and held included; negative for a debt), hundredths. */
   balance: number;
+  /** Active points not held: what may be spent now. */
+  available: number;
+  /** Accrued points waiting for their activation. */
+  pending: number;
+  /** Points held by open holds. */
+  held: number;
+  /** Active points that expire within `expiringWithinDays`. */
+  expiring: number;
   transactions: TransactionView[];
 }
 
@@ -137,10 +234,12 @@ export interface Operations {
   evaluate: { request: EvaluateRequest; result: EvaluateResult };
   commit: { request: CommitRequest; result: CommitResult };
   balance: { request: BalanceRequest; result: BalanceResult };
+  cancel: { request: CancelRequest; result: CancelResult };
+  refund: { request: RefundRequest; result: RefundResult };
 }
 
 export type Op = keyof Operations;
-export const OPS: readonly Op[] = ['register', 'identify', 'evaluate', 'commit', 'balance'];
+export const OPS: readonly Op[] = ['register', 'identify', 'evaluate', 'commit', 'balance', 'cancel', 'refund'];
 
 /** A WebSocket frame from a terminal. `id` matches the reply; many may be in flight. */
 export interface RequestFrame<O extends Op = Op> {

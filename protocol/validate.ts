@@ -7,12 +7,14 @@ import { KopilkaError } from './errors.js';
 import * as L from './limits.js';
 import type {
   BalanceRequest,
+  CancelRequest,
   CheckLine,
   CommitRequest,
   EvaluateRequest,
   IdentifyRequest,
   Op,
   Operations,
+  RefundRequest,
   RegisterRequest,
 } from './types.js';
 
@@ -124,12 +126,29 @@ export function validateIdentify(value: unknown): IdentifyRequest {
   return { outlet: str(o, 'outlet', L.id_chars_max), card: str(o, 'card', L.card_chars_max) };
 }
 
-const EVALUATE_FIELDS = new Set(['outlet', 'time', 'currency', 'card', 'lines', 'pointsToSpend']);
+function optBool(o: Obj, key: string): boolean | undefined {
+  const v = o[key];
+  if (v === undefined) return undefined;
+  if (typeof v !== 'boolean') fail(key, 'must be true or false');
+  return v;
+}
+
+// A hold id is "<guest id>.h<n>", a transaction id "<guest id>.<n>": both name the guest's shard.
+const HOLD_ID = /^\d+-\d+\.h\d+$/;
+const TRANSACTION_ID = /^\d+-\d+\.\d+$/;
+
+function holdId(o: Obj, key: string): string {
+  const v = str(o, key, L.id_chars_max);
+  if (!HOLD_ID.test(v)) fail(key, 'must be a hold id from evaluate, e.g. "2-17.h3"');
+  return v;
+}
+
+const EVALUATE_FIELDS = new Set(['outlet', 'time', 'currency', 'card', 'lines', 'pointsToSpend', 'hold']);
 
 export function validateEvaluate(value: unknown): EvaluateRequest {
   const o = object(value, 'body');
   onlyKnown(o, EVALUATE_FIELDS, '');
-  return {
+  const out: EvaluateRequest = {
     outlet: str(o, 'outlet', L.id_chars_max),
     time: time(o),
     currency: currency(o),
@@ -137,14 +156,16 @@ export function validateEvaluate(value: unknown): EvaluateRequest {
     lines: lines(o),
     pointsToSpend: optInt(o, 'pointsToSpend', 0, L.points_max, 0),
   };
+  if (optBool(o, 'hold') === true) out.hold = true;
+  return out;
 }
 
-const COMMIT_FIELDS = new Set(['outlet', 'idempotencyKey', 'time', 'currency', 'card', 'lines', 'pointsSpent']);
+const COMMIT_FIELDS = new Set(['outlet', 'idempotencyKey', 'time', 'currency', 'card', 'lines', 'pointsSpent', 'holdId']);
 
 export function validateCommit(value: unknown): CommitRequest {
   const o = object(value, 'body');
   onlyKnown(o, COMMIT_FIELDS, '');
-  return {
+  const out: CommitRequest = {
     outlet: str(o, 'outlet', L.id_chars_max),
     idempotencyKey: str(o, 'idempotencyKey', L.idempotency_key_chars_max),
     time: time(o),
@@ -153,9 +174,11 @@ export function validateCommit(value: unknown): CommitRequest {
     lines: lines(o),
     pointsSpent: optInt(o, 'pointsSpent', 0, L.points_max, 0),
   };
+  if (o.holdId !== undefined) out.holdId = holdId(o, 'holdId');
+  return out;
 }
 
-const BALANCE_FIELDS = new Set(['outlet', 'card', 'limit']);
+const BALANCE_FIELDS = new Set(['outlet', 'card', 'limit', 'expiringWithinDays']);
 
 export function validateBalance(value: unknown): BalanceRequest {
   const o = object(value, 'body');
@@ -164,7 +187,48 @@ export function validateBalance(value: unknown): BalanceRequest {
     outlet: str(o, 'outlet', L.id_chars_max),
     card: str(o, 'card', L.card_chars_max),
     limit: optInt(o, 'limit', 0, L.history_limit_max, L.history_limit_default),
+    expiringWithinDays: optInt(o, 'expiringWithinDays', 0, L.expiring_within_days_max, L.expiring_within_days_default),
   };
+}
+
+const CANCEL_FIELDS = new Set(['outlet', 'holdId']);
+
+export function validateCancel(value: unknown): CancelRequest {
+  const o = object(value, 'body');
+  onlyKnown(o, CANCEL_FIELDS, '');
+  return { outlet: str(o, 'outlet', L.id_chars_max), holdId: holdId(o, 'holdId') };
+}
+
+const REFUND_FIELDS = new Set(['outlet', 'idempotencyKey', 'transactionId', 'lines', 'amount']);
+const REFUND_LINE_FIELDS = new Set(['line', 'quantity']);
+
+export function validateRefund(value: unknown): RefundRequest {
+  const o = object(value, 'body');
+  onlyKnown(o, REFUND_FIELDS, '');
+  const transactionId = str(o, 'transactionId', L.id_chars_max);
+  if (!TRANSACTION_ID.test(transactionId)) fail('transactionId', 'must be the transactionId of a commit, e.g. "2-17.5"');
+  const out: RefundRequest = {
+    outlet: str(o, 'outlet', L.id_chars_max),
+    idempotencyKey: str(o, 'idempotencyKey', L.idempotency_key_chars_max),
+    transactionId,
+  };
+  if (o.lines !== undefined && o.amount !== undefined) fail('amount', 'cannot be given with lines; return either lines or an amount');
+  if (o.amount !== undefined) out.amount = int(o, 'amount', 1, L.check_total_minor_max);
+  if (o.lines !== undefined) {
+    if (!Array.isArray(o.lines)) fail('lines', 'must be an array of { line, quantity }');
+    if (o.lines.length === 0 || o.lines.length > L.check_lines_max) fail('lines', `must hold 1..${L.check_lines_max} entries`);
+    const seen = new Set<number>();
+    out.lines = o.lines.map((v, i) => {
+      const path = `lines[${i}]`;
+      const line = object(v, path);
+      onlyKnown(line, REFUND_LINE_FIELDS, path);
+      const index = int(line, 'line', 0, L.check_lines_max - 1, `${path}.line`);
+      if (seen.has(index)) fail(`${path}.line`, 'names a line already listed; list each line once');
+      seen.add(index);
+      return { line: index, quantity: int(line, 'quantity', 1, L.line_quantity_max, `${path}.quantity`) };
+    });
+  }
+  return out;
 }
 
 export const VALIDATORS: { [O in Op]: (value: unknown) => Operations[O]['request'] } = {
@@ -173,6 +237,8 @@ export const VALIDATORS: { [O in Op]: (value: unknown) => Operations[O]['request
   evaluate: validateEvaluate,
   commit: validateCommit,
   balance: validateBalance,
+  cancel: validateCancel,
+  refund: validateRefund,
 };
 
 export function isOp(value: unknown): value is Op {
