@@ -74,16 +74,29 @@ function pad2(n: number): string {
   return n < 10 ? `0${n}` : String(n);
 }
 
+/** Local parts of the moment; the last minute asked of each zone is remembered. */
 export function localTime(epochMs: number, timeZone: string): LocalTime {
   const z = zone(timeZone);
   const minute = Math.floor(epochMs / 60_000);
   if (z.minute === minute && z.parts !== null) return z.parts;
+  const parts = computeParts(z.format, epochMs);
+  z.minute = minute;
+  z.parts = parts;
+  return parts;
+}
+
+/** Local parts of another moment (a registration date) without disturbing the remembered minute. */
+export function localTimeOnce(epochMs: number, timeZone: string): LocalTime {
+  return computeParts(zone(timeZone).format, epochMs);
+}
+
+function computeParts(format: Intl.DateTimeFormat, epochMs: number): LocalTime {
   let year = 0;
   let month = 0;
   let day = 0;
   let hour = 0;
   let min = 0;
-  for (const p of z.format.formatToParts(epochMs)) {
+  for (const p of format.formatToParts(epochMs)) {
     switch (p.type) {
       case 'year': year = Number(p.value); break;
       case 'month': month = Number(p.value); break;
@@ -105,7 +118,5 @@ export function localTime(epochMs: number, timeZone: string): LocalTime {
     daysInMonth: daysInMonth(year, month),
     date: `${year}-${pad2(month)}-${pad2(day)}`,
   });
-  z.minute = minute;
-  z.parts = parts;
   return parts;
 }

@@ -247,9 +247,9 @@ export interface PromotionConfig {
   exclusive: boolean;
   /** Outside every contest: the registration bonus of r_keeper (002). */
   stackingExempt: boolean;
-  /** Epoch ms bounds of the whole campaign, from inclusive, to exclusive; null: open. */
-  validFrom: number | null;
-  validTo: number | null;
+  /** Bounds of the whole campaign, ISO 8601 with offset, from inclusive, to exclusive; null: open. */
+  validFrom: string | null;
+  validTo: string | null;
   /** Any of these periods opens the promotion; empty: always open. */
   periods: string[];
   /** null: no condition. */
