@@ -233,3 +233,52 @@ describe('WebSocket door', () => {
     await Promise.all(clients.map((c) => c.close()));
   });
 });
+
+describe('holds, cancels and refunds through the doors', () => {
+  it('holds at evaluate, posts the hold at commit, refunds partly and wholly over HTTP', async () => {
+    await post('register', { outlet: OUTLET, card: 'L-1' });
+    const a = await post('commit', check('L-1', { idempotencyKey: 'l1-a', lines: lines(10, 40_000) })); // +20,000
+    expect(a.json.balance).toBe(20_000);
+    const held = await post('evaluate', check('L-1', { pointsToSpend: 8_000, hold: true }));
+    expect(held.json).toMatchObject({ pointsToSpend: 8_000, available: 20_000 });
+    expect(held.json.holdId).toMatch(/^\d+-\d+\.h1$/);
+    expect((await post('balance', { outlet: OUTLET, card: 'L-1' })).json).toMatchObject({ balance: 20_000, held: 8_000, available: 12_000 });
+    const b = await post('commit', check('L-1', { idempotencyKey: 'l1-b', pointsSpent: 8_000, holdId: held.json.holdId }));
+    // 200.00 check, 80.00 in points: 5% of 120.00 = 6.00.
+    expect(b.json).toMatchObject({ outcome: 'ok', spent: 8_000, accrued: 600, balance: 12_600 });
+    expect((await post('cancel', { outlet: OUTLET, holdId: held.json.holdId })).json.outcome).toBe('hold_already_resolved');
+    const half = await post('refund', { outlet: OUTLET, idempotencyKey: 'l1-r1', transactionId: b.json.transactionId, lines: [{ line: 0, quantity: 1 }] });
+    expect(half.json).toMatchObject({ outcome: 'ok', returned: 10_000, spentRestored: 4_000, accrualReversed: 300, balance: 16_300, checkStatus: 'partially_returned' });
+    const rest = await post('refund', { outlet: OUTLET, idempotencyKey: 'l1-r2', transactionId: b.json.transactionId });
+    expect(rest.json).toMatchObject({ returned: 10_000, balance: 20_000, checkStatus: 'returned' });
+    expect((await post('refund', { outlet: OUTLET, idempotencyKey: 'l1-r1', transactionId: b.json.transactionId, lines: [{ line: 0, quantity: 1 }] })).json.outcome).toBe('exists');
+    expect((await post('refund', { outlet: OUTLET, idempotencyKey: 'l1-r3', transactionId: b.json.transactionId })).json.outcome).toBe('already_returned');
+    const history = (await post('balance', { outlet: OUTLET, card: 'L-1', limit: 10 })).json.transactions.map((t: any) => t.kind);
+    expect(history).toEqual(['refund', 'refund', 'check', 'check']);
+  });
+
+  it('refuses malformed ids and a refund of another outlet with typed errors', async () => {
+    const badHold = await post('cancel', { outlet: OUTLET, holdId: 'nope' });
+    expect(badHold.json.error).toMatchObject({ code: 'invalid_field', field: 'holdId' });
+    const badTx = await post('refund', { outlet: OUTLET, idempotencyKey: 'x', transactionId: '1-1' });
+    expect(badTx.json.error).toMatchObject({ code: 'invalid_field', field: 'transactionId' });
+    const both = await post('refund', { outlet: OUTLET, idempotencyKey: 'x', transactionId: '1-1.1', amount: 5, lines: [{ line: 0, quantity: 1 }] });
+    expect(both.json.error).toMatchObject({ code: 'invalid_field', field: 'amount' });
+    const foreign = await post('refund', { outlet: OUTLET, idempotencyKey: 'x', transactionId: '1-1.1' }, OTHER_TERMINAL_KEY);
+    expect(foreign.json.error.code).toBe('forbidden_outlet');
+    const unknownShard = await post('refund', { outlet: OUTLET, idempotencyKey: 'x', transactionId: '99-1.1' });
+    expect(unknownShard.json.error.code).toBe('card_not_found');
+    const missing = await post('refund', { outlet: OUTLET, idempotencyKey: 'x', transactionId: '1-999999.1' });
+    expect(missing.json.outcome).toBe('transaction_not_found');
+  });
+
+  it('holds over WebSocket too, and cancels', async () => {
+    const c = await WsClient.connect(door.port, TERMINAL_KEY);
+    await c.request('register', { outlet: OUTLET, card: 'L-2' });
+    await c.request('commit', check('L-2', { idempotencyKey: 'l2-a', lines: lines(10, 40_000) }));
+    const h = await c.request('evaluate', check('L-2', { pointsToSpend: 5_000, hold: true }));
+    expect((await c.request('cancel', { outlet: OUTLET, holdId: h.result.holdId })).result).toMatchObject({ outcome: 'ok', available: 20_000 });
+    expect((await c.request('commit', check('L-2', { idempotencyKey: 'l2-b', pointsSpent: 5_000, holdId: h.result.holdId }))).result.outcome).toBe('hold_already_resolved');
+    await c.close();
+  });
+});
