@@ -18,6 +18,7 @@ import { benchCard } from './seed-guests.js';
 import { parseBuckets, percentileMs } from './server-decision-time.js';
 import type { BenchResult, LoadResult } from './stats.js';
 import { runWsLoad } from './ws-load.js';
+import { auditRow, commitHeld, ledger_spend_points } from './ledger-scenarios.js';
 
 const ws_connections = 50;
 const ws_inflight_per_connection = 32;
@@ -122,6 +123,35 @@ function memoryOf(metrics: string): Record<string, number> {
 }
 
 let evaluateWsOpsPerS: number | undefined;
+let commitWsOpsPerS: number | undefined;
+
+/** Accrual + spend + hold posting as one operation: evaluate with a hold, then commit it. */
+function ledgerScenario(name: string): Scenario['run'] {
+  return async (timing) => {
+    const result = await measured(name, 'ws', 'commit', timing, (k, t) =>
+      runWsLoad({
+        ...t,
+        url: `ws://127.0.0.1:${k.http}/v1/ws`,
+        headers: { authorization: `Bearer ${bench_terminal_key}` },
+        connections: ws_connections,
+        inflight: ws_inflight_per_connection,
+        makeFrame: (_conn, seq) =>
+          packr.pack({ id: seq, op: 'evaluate', body: { ...evaluateBody(card(seq, k.guests)), pointsToSpend: ledger_spend_points, hold: true } }),
+        // The evaluate's reply carries its request id, which names the card it was for.
+        nextFrame: (_conn, reply, seq) =>
+          commitHeld(reply, seq, (holdId) => ({
+            ...commitBody(keyPrefixOf(name), card(replySeq(reply), k.guests), seq),
+            pointsSpent: ledger_spend_points,
+            holdId,
+          })),
+        replySeq,
+        replyOk: isCommitted,
+      }),
+    );
+    if (commitWsOpsPerS !== undefined) result.pct_of_commit_ws = (100 * result.ops_per_s) / commitWsOpsPerS;
+    return result;
+  };
+}
 
 function wsScenario(name: string, op: 'evaluate' | 'commit', opts: { ratePerS?: () => number } = {}): Scenario['run'] {
   return (timing) =>
@@ -141,6 +171,7 @@ function wsScenario(name: string, op: 'evaluate' | 'commit', opts: { ratePerS?: 
         replyOk: op === 'evaluate' ? isResult : isCommitted,
       });
       if (name === 'evaluate.ws') evaluateWsOpsPerS = load.ops_per_s;
+      if (name === 'commit.ws') commitWsOpsPerS = load.ops_per_s;
       return load;
     });
 }
@@ -224,10 +255,13 @@ function httpScenario(name: string): Scenario['run'] {
 export const kopilkaScenarios: Scenario[] = [
   { name: 'evaluate.ws', ceiling: CEILING.uwsWsEcho, run: wsScenario('evaluate.ws', 'evaluate') },
   { name: 'commit.ws', ceiling: CEILING.uwsWsEcho, run: wsScenario('commit.ws', 'commit') },
+  { name: 'commit.ws.ledger', ceiling: CEILING.uwsWsEcho, run: ledgerScenario('commit.ws.ledger') },
   { name: 'evaluate.http', ceiling: CEILING.uwsHttp, run: httpScenario('evaluate.http') },
   { name: 'evaluate.grpc_unary', ceiling: CEILING.grpcUnaryEcho, run: grpcUnaryScenario('evaluate.grpc_unary') },
   { name: 'evaluate.grpc_stream', ceiling: CEILING.grpcBidiEcho, run: grpcStreamScenario('evaluate.grpc_stream', 'evaluate') },
   { name: 'commit.grpc_stream', ceiling: CEILING.grpcBidiEcho, run: grpcStreamScenario('commit.grpc_stream', 'commit') },
+  // The audit over a large journal; quick runs (short rows) audit a smaller one.
+  { name: 'verify', run: (timing) => auditRow(timing.durationMs < 5_000) },
   // Latency at half the throughput evaluate.ws reached in this run (open loop).
   {
     name: 'evaluate.ws.half_load',

@@ -15,6 +15,8 @@ export const bench_admin_token = 'bench-admin-token';
 /** Guests preloaded: the issue's floor, so state is not all in a warm cache. */
 export const bench_guests_count = 100_000;
 const bench_shards = 4;
+/** Points every preloaded guest starts with (hundredths): enough for the spending rows. */
+const bench_starting_points = 1_000_000;
 const kopilka_ready_timeout_ms = 60_000;
 
 export interface KopilkaUnderTest {
@@ -37,7 +39,7 @@ export function kopilkaUnderTest(): Promise<KopilkaUnderTest> {
 async function start(): Promise<KopilkaUnderTest> {
   const dir = mkdtempSync(join(tmpdir(), 'kopilka-bench-'));
   const seeded = performance.now();
-  await seedGuests(dir, bench_guests_count, bench_shards);
+  await seedGuests(dir, bench_guests_count, bench_shards, bench_starting_points);
   process.stderr.write(`bench: seeded ${bench_guests_count} guests in ${Math.round(performance.now() - seeded)} ms\n`);
   writeFileSync(join(dir, 'demo-secrets.json'), JSON.stringify({ terminalKey: bench_terminal_key, adminToken: bench_admin_token }));
   const main = fileURLToPath(new URL('../main.js', import.meta.url));

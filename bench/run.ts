@@ -4,7 +4,7 @@
 // noisy machine; then the scenarios without a ceiling. Prints a table and writes
 // bench/results/latest.json.
 //
-//   --quick      1 s warmup + 3 s per row: the ceilings alone finish in under a minute
+//   --quick      0.5 s warmup + 2 s per row: the ceilings alone finish in under a minute
 //   --only=TEXT  only rows whose name contains TEXT (a scenario brings its ceiling along)
 
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -19,8 +19,8 @@ import { round3, type BenchResult } from './stats.js';
 import type { LoadTiming } from './measure-window.js';
 import type { Scenario } from './scenario.js';
 
-const quick_warmup_ms = 1_000;
-const quick_duration_ms = 3_000;
+const quick_warmup_ms = 500;
+const quick_duration_ms = 2_000;
 const full_warmup_ms = 2_000;
 const full_duration_ms = 10_000;
 /** Pause between rows so closing sockets and GC of one row do not land in the next, in ms. */

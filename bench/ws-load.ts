@@ -37,6 +37,12 @@ export interface WsLoadOptions extends LoadTiming {
   /** Headers of the upgrade request, e.g. a terminal key. */
   headers?: Record<string, string>;
   /**
+   * Multi-step operations: given a reply, the next request of the same operation
+   * (carrying `seq`), or undefined when the operation is complete. Latency then
+   * runs from the operation's first request to its last reply.
+   */
+  nextFrame?: (connIndex: number, reply: Buffer, seq: number) => Buffer | undefined;
+  /**
    * Open loop: send this many requests per second in all, spread over the
    * connections, instead of keeping `inflight` outstanding (which then only caps
    * each connection). For latency at a fixed share of the maximum throughput.
@@ -95,6 +101,15 @@ export async function runWsLoad(options: WsLoadOptions): Promise<WsLoadResult> {
         return;
       }
       conn.sentAt.delete(seq);
+      if (options.nextFrame !== undefined && !window.stopped) {
+        const nextSeqOfOp = nextSeq++;
+        const next = options.nextFrame(conn.index, frame, nextSeqOfOp);
+        if (next !== undefined) {
+          conn.sentAt.set(nextSeqOfOp, sentAt);
+          conn.socket.send(next, { binary: true });
+          return;
+        }
+      }
       if (window.measuring) {
         if (options.replyOk === undefined || options.replyOk(frame)) {
           ops += 1;

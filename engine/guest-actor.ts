@@ -53,6 +53,7 @@ import {
   guestAccount,
   guestShard,
   lastJournalNumber,
+  journalNumberOf,
   metaGuestCounter,
 } from './store.js';
 
@@ -164,7 +165,8 @@ export class GuestActor {
       ...entry,
       guestId,
       prevTx: state.lastTx,
-      transactionId: `${guestId}.${seq}`,
+      // The id names the guest (so its shard) and the journal entry: "<guestId>.<n>".
+      transactionId: `${guestId}.${n}`,
       balanceAfter: next.points.balance,
       configVersion: this.config.version,
       at: now,
@@ -189,7 +191,7 @@ export class GuestActor {
     const delay = p.activationDelayDays ?? 0;
     const months = p.expiryMonths ?? 0;
     return {
-      activatesAt: delay > 0 ? localMidnightAfter(now, tz, 0, delay) : now,
+      activatesAt: delay > 0 ? localMidnightAfter(now, tz, 0, delay) : 0,
       expiresAt: months > 0 ? localMidnightAfter(now, tz, months, 0) : 0,
     };
   }
@@ -299,12 +301,13 @@ export class GuestActor {
       });
       assert.equal(state.lastTx, n, 'the check is the journal entry its lot names');
       if (d.accrue > 0) this.scheduleExpiry(guestId, times.expiresAt);
-      const transactionId = `${guestId}.${state.seq}`;
+      const transactionId = `${guestId}.${n}`;
       if (hold !== undefined) this.resolveHold(hold.id, 'posted', transactionId);
       const progress: CheckProgress = {
         guestId, n, status: 'committed', returned: 0, returnedQty: req.lines.map(() => 0), accrualReversed: 0, spentRestored: 0,
       };
-      this.store.checks.putSync(transactionId, progress);
+      // Keyed by journal number: appended, so a commit adds no random page here.
+      this.store.checks.putSync([this.shard, n], progress);
       result = this.commitResult('ok', transactionId, guestId, total, pointsSpent, d.accrue, state.points.balance);
     }
     // A refused commit is remembered too: the same key keeps its first answer.
@@ -350,7 +353,8 @@ export class GuestActor {
     const refused = (outcome: RefundOutcome, balance: number, status: RefundResult['checkStatus']): RefundResult => ({
       outcome, refundId: '', transactionId: req.transactionId, guestId, returned: 0, accrualReversed: 0, spentRestored: 0, writtenOff: 0, balance, checkStatus: status,
     });
-    const progress = this.store.checks.get(req.transactionId);
+    const n = journalNumberOf(req.transactionId);
+    const progress = this.store.checks.get([this.shard, n]);
     if (progress === undefined || progress.guestId !== guestId) {
       return refused('transaction_not_found', this.store.states.get(guestId)?.points.balance ?? 0, '');
     }
@@ -428,7 +432,7 @@ export class GuestActor {
       postings,
       refundOf: req.transactionId,
     });
-    this.store.checks.putSync(req.transactionId, {
+    this.store.checks.putSync([this.shard, n], {
       ...progress,
       status,
       returned: returnedAfter,
@@ -438,7 +442,7 @@ export class GuestActor {
     });
     return {
       outcome: 'ok',
-      refundId: `${guestId}.${state.seq}`,
+      refundId: `${guestId}.${state.lastTx}`,
       transactionId: req.transactionId,
       guestId,
       returned: money,

@@ -21,7 +21,7 @@ export interface Lot {
   /** Journal number of the transaction that made the lot (accrual or restore). */
   n: number;
   remaining: number;
-  /** Epoch ms from which the points may be spent. */
+  /** Epoch ms from which the points may be spent; 0 = at once. */
   activatesAt: number;
   /** Epoch ms at which what remains burns; 0 = never. */
   expiresAt: number;
@@ -118,7 +118,9 @@ export function credit(acc: PointsAccount, amount: number, lot: Omit<Lot, 'remai
   const remaining = amount - debt;
   let lots = acc.lots;
   if (remaining > 0) {
-    const existing = lots.findIndex((l) => l.n === lot.n && l.expiresAt === lot.expiresAt && l.activatesAt === lot.activatesAt);
+    // Points that activate and expire together are one lot, whatever check made
+    // them: a guest's lots stay as few as the days they were earned on.
+    const existing = lots.findIndex((l) => l.expiresAt === lot.expiresAt && l.activatesAt === lot.activatesAt);
     if (existing >= 0) {
       lots = lots.map((l, i) => (i === existing ? { ...l, remaining: l.remaining + remaining } : l));
     } else {

@@ -26,9 +26,9 @@ export interface GuestProfile {
  * decides a check and a batch of commits over many guests dirties few pages.
  */
 export interface GuestState {
-  /** Number of the guest's transactions; the last one's id is `<guestId>.<seq>`. */
+  /** Number of the guest's transactions. */
   seq: number;
-  /** Journal number (in this shard) of the guest's last transaction; 0 for none. */
+  /** Journal number (in this shard) of the guest's last transaction, whose id is `<guestId>.<lastTx>`; 0 for none. */
   lastTx: number;
   /** Number of holds placed so far; the next hold is `<guestId>.h<holds + 1>`. */
   holdSeq: number;
@@ -125,8 +125,8 @@ export interface Store {
   transactions: Database<TransactionRecord, [number, number]>;
   /** Counters and the last configuration the engine ran. */
   meta: Database<unknown, string>;
-  /** transactionId of a check → how far it has been returned. */
-  checks: Database<CheckProgress, string>;
+  /** [shard, journal number] of a check → how far it has been returned. */
+  checks: Database<CheckProgress, [number, number]>;
   /** holdId → the hold and how it resolved. */
   holds: Database<HoldRecord, string>;
   /** [outlet, idempotency key] of a refund → record. */
@@ -157,7 +157,7 @@ export function openStore(dataDir: string): Store {
     idempotency: root.openDB<IdempotencyRecord, [string, string]>({ name: 'idempotency', ...structures }),
     transactions: root.openDB<TransactionRecord, [number, number]>({ name: 'transactions', ...structures }),
     meta: root.openDB<unknown, string>({ name: 'meta' }),
-    checks: root.openDB<CheckProgress, string>({ name: 'checks', ...structures }),
+    checks: root.openDB<CheckProgress, [number, number]>({ name: 'checks', ...structures }),
     holds: root.openDB<HoldRecord, string>({ name: 'holds', ...structures }),
     refundKeys: root.openDB<RefundKeyRecord, [string, string]>({ name: 'refund-keys', ...structures }),
     system: root.openDB<number, [number, string]>({ name: 'system' }),
@@ -182,6 +182,11 @@ export function lastJournalNumber(store: Store, shard: number): number {
 /** A guest id names its shard: "<shard>-<n>". */
 export function guestShard(guestId: string): number {
   return parseInt(guestId, 10);
+}
+
+/** The journal number inside a transaction id "<guestId>.<n>". */
+export function journalNumberOf(transactionId: string): number {
+  return Number(transactionId.slice(transactionId.lastIndexOf('.') + 1));
 }
 
 /** The guest a transaction id ("<guestId>.<n>") or hold id ("<guestId>.h<n>") belongs to. */

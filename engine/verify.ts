@@ -3,7 +3,7 @@
 // journal, then one over the guests. `npm run verify` prints each difference.
 
 import type { Store } from './store.js';
-import { SYSTEM_ACCOUNTS, guestShard } from './store.js';
+import { SYSTEM_ACCOUNTS, guestShard, journalNumberOf } from './store.js';
 
 export interface Difference {
   what: string;
@@ -89,8 +89,10 @@ export function verifyStore(store: Store): VerifyReport {
     }
   }
 
-  for (const { key: transactionId, value: p } of store.checks.getRange({})) {
-    const check = store.transactions.get([guestShard(p.guestId), p.n]);
+  for (const { key, value: p } of store.checks.getRange({})) {
+    const [shard, n] = key as [number, number];
+    const transactionId = `${p.guestId}.${n}`;
+    const check = store.transactions.get([shard, n]);
     if (check === undefined || check.kind !== 'check') {
       report({ what: 'a check exists for its progress', where: transactionId });
       continue;
@@ -104,7 +106,8 @@ export function verifyStore(store: Store): VerifyReport {
   }
 
   for (const { value } of store.idempotency.getRange({})) {
-    if (value.result.outcome === 'ok' && store.checks.get(value.result.transactionId) === undefined) {
+    const id = value.result.transactionId;
+    if (value.result.outcome === 'ok' && store.checks.get([guestShard(id), journalNumberOf(id)]) === undefined) {
       report({ what: 'an acknowledged commit has its check', where: value.result.transactionId });
     }
   }

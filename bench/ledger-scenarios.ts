@@ -1,0 +1,101 @@
+// The ledger's rows: a durable commit that accrues, spends and posts a hold
+// (evaluate with `hold: true`, then commit with its holdId: one operation, two
+// requests), compared with the spine's plain commit of the same run; and the
+// audit (`npm run verify`) over a journal of many postings, with the bytes LMDB
+// spends per check and per guest.
+
+import { Packr } from 'msgpackr';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { demoSnapshot } from '../engine/demo-config.js';
+import { GuestActor } from '../engine/guest-actor.js';
+import { emptyAccount } from '../engine/points-account.js';
+import { openStore, type Store } from '../engine/store.js';
+import { verifyStore } from '../engine/verify.js';
+import type { BenchResult } from './stats.js';
+
+const packr = new Packr({ useRecords: false, mapsAsObjects: true });
+
+/** Points each ledger operation holds and spends (hundredths). */
+export const ledger_spend_points = 500;
+
+/** The second step of a ledger operation: the commit posting the hold the evaluate placed. */
+export function commitHeld(reply: Buffer, seq: number, commitBody: (holdId: string) => unknown): Buffer | undefined {
+  const r = packr.unpack(reply) as { result?: { holdId?: string; total?: number; accrue?: number } };
+  // A commit's reply (it has no holdId field) ends the operation.
+  if (r.result?.holdId === undefined || r.result.holdId === '') return undefined;
+  return packr.pack({ id: seq, op: 'commit', body: commitBody(r.result.holdId) });
+}
+
+/** Guests and checks of the audit row; the full run reaches 1,000,000 postings. */
+function auditSize(quick: boolean): { guests: number; checks: number } {
+  return quick ? { guests: 10_000, checks: 100_000 } : { guests: 20_000, checks: 500_000 };
+}
+
+const checks_per_transaction = 10_000;
+
+/** Fills a fresh store with checks that each spend and accrue (two postings), by the actor itself. */
+function fillJournal(store: Store, guests: number, checks: number): void {
+  const config = demoSnapshot('audit');
+  const actor = new GuestActor(store, 0, config);
+  const time = new Date().toISOString();
+  store.root.transactionSync(() => {
+    for (let g = 1; g <= guests; g++) {
+      store.guests.putSync(`0-${g}`, { id: `0-${g}`, name: '', phone: '', cards: [], createdAt: time });
+      store.states.putSync(`0-${g}`, { seq: 0, lastTx: 0, holdSeq: 0, points: emptyAccount() });
+    }
+  });
+  for (let from = 0; from < checks; from += checks_per_transaction) {
+    store.root.transactionSync(() => {
+      for (let i = from; i < Math.min(checks, from + checks_per_transaction); i++) {
+        const guestId = `0-${(i % guests) + 1}`;
+        // The first check of a guest only accrues; later ones spend 1.00 and accrue.
+        const spend = i < guests ? 0 : 100;
+        actor.commitInTransaction(guestId, {
+          outlet: 'outlet-1', idempotencyKey: `a${i}`, time, currency: 'RUB', card: '',
+          lines: [{ itemCode: 'x', quantity: 1, unitPrice: 10_000 }], pointsSpent: spend,
+        });
+      }
+    });
+  }
+}
+
+function bytesOf(store: Store, names: Array<keyof Store>): number {
+  let bytes = 0;
+  for (const name of names) {
+    const s = (store[name] as { getStats(): Record<string, number> }).getStats();
+    bytes += s.pageSize! * (s.treeBranchPageCount! + s.treeLeafPageCount! + s.overflowPages!);
+  }
+  return bytes;
+}
+
+export async function auditRow(quick: boolean): Promise<BenchResult> {
+  const { guests, checks } = auditSize(quick);
+  const dir = mkdtempSync(join(tmpdir(), 'kopilka-audit-'));
+  const store = openStore(dir);
+  try {
+    const filled = performance.now();
+    fillJournal(store, guests, checks);
+    const fillMs = performance.now() - filled;
+    const started = performance.now();
+    const report = verifyStore(store);
+    const ms = performance.now() - started;
+    if (report.differences.length > 0) throw new Error(`verify found ${report.differences.length} differences, first: ${report.differences[0]!.what}`);
+    return {
+      name: 'verify',
+      ops_per_s: report.postings / (ms / 1000),
+      p50_ms: ms,
+      p99_ms: ms,
+      postings: report.postings,
+      entries: report.entries,
+      verify_s: ms / 1000,
+      fill_checks_per_s: checks / (fillMs / 1000),
+      bytes_per_check: bytesOf(store, ['transactions', 'idempotency', 'checks']) / checks,
+      bytes_per_guest: bytesOf(store, ['guests', 'states', 'cards']) / guests,
+    };
+  } finally {
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
