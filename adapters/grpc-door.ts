@@ -11,7 +11,8 @@
 //   await door.close(5_000);   // finish calls in flight for up to 5 s, then cut the rest
 //
 // Messages reach the validators in the same shapes as on the other doors: field names
-// camelCase, int64 as JS numbers, absent fields absent (proto-loader `defaults: false`).
+// camelCase, int64 as JS numbers, absent fields absent (proto-loader `defaults: false`),
+// a refund's `lines` unwrapped from its RefundLines message (see `normalize`).
 
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -87,6 +88,8 @@ export async function startGrpcDoor(options: GrpcDoorOptions): Promise<GrpcDoor>
     Evaluate: unaryHandler(engine, 'evaluate'),
     Commit: unaryHandler(engine, 'commit'),
     Balance: unaryHandler(engine, 'balance'),
+    Cancel: unaryHandler(engine, 'cancel'),
+    Refund: unaryHandler(engine, 'refund'),
     Stream: (stream: grpc.ServerDuplexStream<unknown, unknown>) => openStream(engine, stream),
   });
   const address = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
@@ -144,21 +147,28 @@ function serviceDefinition(): grpc.ServiceDefinition {
 }
 
 /**
- * proto3 cannot tell an empty string from an absent one, and protobuf.js clients send ""
- * when a field is set to it: the optional strings go absent, as the validators expect.
- * Required strings stay, so that "" is refused naming the field.
+ * Brings a decoded body to the shape of protocol/types.ts, in place:
+ * - proto3 cannot tell an empty string from an absent one, and protobuf.js clients send ""
+ *   when a field is set to it: the optional strings go absent, as the validators expect.
+ *   Required strings stay, so that "" is refused naming the field.
+ * - A refund's `lines` travels wrapped (RefundLines) so that its presence survives proto3:
+ *   the wrapper becomes its list, an empty wrapper an empty list (refused, naming `lines`).
  */
-function clearEmptyStrings(op: Op, body: Record<string, unknown>): void {
+function normalize(op: Op, body: Record<string, unknown>): void {
   if (op === 'register') {
     if (body.name === '') body.name = undefined;
     if (body.phone === '') body.phone = undefined;
   } else if (op === 'evaluate' || op === 'commit') {
+    if (op === 'commit' && body.holdId === '') body.holdId = undefined;
     const lines = body.lines;
     if (!Array.isArray(lines)) return;
     for (let i = 0; i < lines.length; i++) {
       const line = lines[i] as Record<string, unknown>;
       if (line.category === '') line.category = undefined;
     }
+  } else if (op === 'refund') {
+    const wrapped = body.lines;
+    if (typeof wrapped === 'object' && wrapped !== null) body.lines = (wrapped as { lines?: unknown }).lines ?? [];
   }
 }
 
@@ -171,7 +181,7 @@ function bearer(metadata: grpc.Metadata): string | undefined {
 /** Validates, normalizes and authorizes one decoded body; throws a KopilkaError. */
 function admit<O extends Op>(engine: Engine, op: O, key: string | undefined, decoded: unknown): Operations[O]['request'] {
   if (decoded === MALFORMED) throw new KopilkaError('bad_request', 'the message is not a valid protobuf of this method');
-  if (typeof decoded === 'object' && decoded !== null) clearEmptyStrings(op, decoded as Record<string, unknown>);
+  if (typeof decoded === 'object' && decoded !== null) normalize(op, decoded as Record<string, unknown>);
   const body = VALIDATORS[op](decoded);
   engine.authorize(key, body.outlet);
   return body;
