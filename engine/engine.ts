@@ -129,7 +129,7 @@ export class Engine {
     if (op === 'register') return pool.request(cardShard((body as RegisterRequest).card, this.shards), op, '', body);
     const guestId = this.guestOf(op, body);
     if (guestId === undefined) return Promise.reject(new KopilkaError('card_not_found', 'the card belongs to no guest', 'card'));
-    if (op === 'commit' || op === 'cancel' || op === 'refund' || (op === 'evaluate' && (body as EvaluateRequest).hold === true)) {
+    if (op === 'commit' || op === 'cancel' || op === 'refund' || op === 'adjust' || (op === 'evaluate' && (body as EvaluateRequest).hold === true)) {
       return pool.request(guestShard(guestId), op, guestId, body);
     }
     try {

@@ -9,6 +9,9 @@ import assert from 'node:assert';
 import { hold_timeout_seconds_default, type ConfigSnapshot } from '../protocol/config.js';
 import { KopilkaError } from '../protocol/errors.js';
 import type {
+  AdjustOutcome,
+  AdjustRequest,
+  AdjustResult,
   CancelRequest,
   CancelResult,
   CheckLine,
@@ -326,6 +329,51 @@ export class GuestActor {
     balance: number,
   ): CommitResult {
     return { outcome, transactionId, guestId, configVersion: this.config.version, total, spent, accrued, balance };
+  }
+
+  // ---- manual adjustment -----------------------------------------------------------
+
+  adjustInTransaction(guestId: string, req: AdjustRequest): AdjustResult {
+    const key: [string, string] = [req.outlet, req.idempotencyKey];
+    const seen = this.store.adjustKeys.get(key);
+    if (seen !== undefined) {
+      let outcome: AdjustOutcome = 'exists';
+      if (seen.card !== req.card) outcome = 'exists_with_different_card';
+      else if (seen.points !== req.points) outcome = 'exists_with_different_points';
+      else if (seen.reason !== req.reason) outcome = 'exists_with_different_reason';
+      if (outcome === 'exists' && seen.result.outcome !== 'ok') return seen.result;
+      return { ...seen.result, outcome };
+    }
+    const now = this.clock();
+    let state = this.touch(guestId, now);
+    let result: AdjustResult;
+    const g = guestAccount(guestId);
+    // Added points are a lot like an accrual's; taken points come from available lots, earliest expiry first.
+    const taken = req.points < 0 ? spend(state.points, -req.points, now) : undefined;
+    if (req.points < 0 && taken === undefined) {
+      result = { outcome: 'insufficient_points', transactionId: '', guestId, balance: state.points.balance };
+    } else {
+      const times = this.lotTimes(now);
+      const points = req.points > 0 ? credit(state.points, req.points, { n: this.journal + 1, activatesAt: 0, expiresAt: times.expiresAt }) : taken!.acc;
+      const posting: Posting = req.points > 0 ? ['liability', g, req.points] : [g, 'liability', -req.points];
+      state = this.append(guestId, { ...state, points }, now, {
+        kind: 'adjustment',
+        time: new Date(now).toISOString(),
+        outlet: req.outlet,
+        idempotencyKey: req.idempotencyKey,
+        total: 0,
+        spent: 0,
+        accrued: req.points,
+        postings: [posting],
+        reason: req.reason,
+        operator: req.operator,
+        ...(taken === undefined ? {} : { taken: taken.taken }),
+      });
+      if (req.points > 0) this.scheduleExpiry(guestId, times.expiresAt);
+      result = { outcome: 'ok', transactionId: `${guestId}.${state.lastTx}`, guestId, balance: state.points.balance };
+    }
+    this.store.adjustKeys.putSync(key, { card: req.card, points: req.points, reason: req.reason, result });
+    return result;
   }
 
   // ---- refund --------------------------------------------------------------------

@@ -5,6 +5,7 @@
 import { MessagePort, threadId } from 'node:worker_threads';
 import { toErrorBody } from '../protocol/errors.js';
 import type {
+  AdjustRequest,
   BalanceRequest,
   CancelRequest,
   RefundRequest,
@@ -89,6 +90,9 @@ class ShardServer {
         }
         case 'cancel':
           this.writes.push({ id: req.id, op: 'cancel', run: () => this.actor.cancelInTransaction(req.guestId, req.body as CancelRequest) });
+          return;
+        case 'adjust':
+          this.writes.push({ id: req.id, op: 'adjust', run: () => this.actor.adjustInTransaction(req.guestId, req.body as AdjustRequest) });
           return;
         case 'refund':
           this.writes.push({ id: req.id, op: 'refund', run: () => this.actor.refundInTransaction(req.guestId, req.body as RefundRequest) });

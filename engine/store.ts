@@ -9,7 +9,7 @@ import { open, type Database, type RootDatabase } from 'lmdb';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ConfigSnapshot } from '../protocol/config.js';
-import type { CheckLine, CheckStatus, CommitResult, RefundResult, TransactionView } from '../protocol/types.js';
+import type { AdjustResult, CheckLine, CheckStatus, CommitResult, RefundResult, TransactionView } from '../protocol/types.js';
 import type { PointsAccount, Taken } from './points-account.js';
 
 /** Who a guest is: written at registration and by profile changes, read to identify. */
@@ -66,6 +66,9 @@ export interface TransactionRecord extends TransactionView {
   holdId?: string;
   /** A refund's check. */
   refundOf?: string;
+  /** An adjustment's reason and who made it. */
+  reason?: string;
+  operator?: string;
 }
 
 /** How far a committed check has been returned. Changed only by refunds. */
@@ -89,6 +92,13 @@ export interface HoldRecord {
   status: 'open' | 'posted' | 'voided' | 'expired';
   /** The check that posted it. */
   transactionId?: string;
+}
+
+export interface AdjustKeyRecord {
+  card: string;
+  points: number;
+  reason: string;
+  result: AdjustResult;
 }
 
 export interface RefundKeyRecord {
@@ -131,6 +141,8 @@ export interface Store {
   holds: Database<HoldRecord, string>;
   /** [outlet, idempotency key] of a refund → record. */
   refundKeys: Database<RefundKeyRecord, [string, string]>;
+  /** [outlet, idempotency key] of an adjustment → record. */
+  adjustKeys: Database<AdjustKeyRecord, [string, string]>;
   /** [shard, system account] → balance: the shard's side of every posting. */
   system: Database<number, [number, string]>;
   /** [shard, expiresAt, guestId] → lots to burn at that time (the expiry sweep's agenda). */
@@ -160,6 +172,7 @@ export function openStore(dataDir: string): Store {
     checks: root.openDB<CheckProgress, [number, number]>({ name: 'checks', ...structures }),
     holds: root.openDB<HoldRecord, string>({ name: 'holds', ...structures }),
     refundKeys: root.openDB<RefundKeyRecord, [string, string]>({ name: 'refund-keys', ...structures }),
+    adjustKeys: root.openDB<AdjustKeyRecord, [string, string]>({ name: 'adjust-keys', ...structures }),
     system: root.openDB<number, [number, string]>({ name: 'system' }),
     expiries: root.openDB<null, [number, number, string]>({ name: 'expiries' }),
     close: () => root.close(),

@@ -189,6 +189,35 @@ export interface RefundResult {
   checkStatus: CheckStatus | '';
 }
 
+export interface AdjustRequest {
+  outlet: string;
+  /** Chosen by the client, unique per outlet among adjustments. */
+  idempotencyKey: string;
+  card: string;
+  /** Points to add (> 0) or take (< 0), hundredths. */
+  points: number;
+  /** Why, for the audit trail: 1..200 characters. */
+  reason: string;
+  /** Who: the cashier or operator, 1..100 characters. */
+  operator: string;
+}
+
+export type AdjustOutcome =
+  | 'ok'
+  | 'exists'
+  | 'exists_with_different_card'
+  | 'exists_with_different_points'
+  | 'exists_with_different_reason'
+  | 'insufficient_points';
+
+export interface AdjustResult {
+  outcome: AdjustOutcome;
+  /** The adjustment's transaction; "" when nothing was applied. */
+  transactionId: string;
+  guestId: string;
+  balance: number;
+}
+
 export interface BalanceRequest {
   outlet: string;
   card: string;
@@ -200,8 +229,8 @@ export interface BalanceRequest {
 
 export interface TransactionView {
   transactionId: string;
-  /** `check` (commit), `refund`, or `expiry` (points burnt at their expiry). */
-  kind: 'check' | 'refund' | 'expiry';
+  /** `check` (commit), `refund`, `adjustment` (manual, with reason), or `expiry` (points burnt at their expiry). */
+  kind: 'check' | 'refund' | 'adjustment' | 'expiry';
   time: string;
   outlet: string;
   /** Check total; for a refund the money returned. Minor units. */
@@ -236,10 +265,11 @@ export interface Operations {
   balance: { request: BalanceRequest; result: BalanceResult };
   cancel: { request: CancelRequest; result: CancelResult };
   refund: { request: RefundRequest; result: RefundResult };
+  adjust: { request: AdjustRequest; result: AdjustResult };
 }
 
 export type Op = keyof Operations;
-export const OPS: readonly Op[] = ['register', 'identify', 'evaluate', 'commit', 'balance', 'cancel', 'refund'];
+export const OPS: readonly Op[] = ['register', 'identify', 'evaluate', 'commit', 'balance', 'cancel', 'refund', 'adjust'];
 
 /** A WebSocket frame from a terminal. `id` matches the reply; many may be in flight. */
 export interface RequestFrame<O extends Op = Op> {

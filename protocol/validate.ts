@@ -6,6 +6,7 @@
 import { KopilkaError } from './errors.js';
 import * as L from './limits.js';
 import type {
+  AdjustRequest,
   BalanceRequest,
   CancelRequest,
   CheckLine,
@@ -231,6 +232,23 @@ export function validateRefund(value: unknown): RefundRequest {
   return out;
 }
 
+const ADJUST_FIELDS = new Set(['outlet', 'idempotencyKey', 'card', 'points', 'reason', 'operator']);
+
+export function validateAdjust(value: unknown): AdjustRequest {
+  const o = object(value, 'body');
+  onlyKnown(o, ADJUST_FIELDS, '');
+  const points = int(o, 'points', -L.points_max, L.points_max);
+  if (points === 0) fail('points', 'must not be 0: positive adds points, negative takes them');
+  return {
+    outlet: str(o, 'outlet', L.id_chars_max),
+    idempotencyKey: str(o, 'idempotencyKey', L.idempotency_key_chars_max),
+    card: str(o, 'card', L.card_chars_max),
+    points,
+    reason: str(o, 'reason', L.name_chars_max),
+    operator: str(o, 'operator', 100),
+  };
+}
+
 export const VALIDATORS: { [O in Op]: (value: unknown) => Operations[O]['request'] } = {
   register: validateRegister,
   identify: validateIdentify,
@@ -239,6 +257,7 @@ export const VALIDATORS: { [O in Op]: (value: unknown) => Operations[O]['request
   balance: validateBalance,
   cancel: validateCancel,
   refund: validateRefund,
+  adjust: validateAdjust,
 };
 
 export function isOp(value: unknown): value is Op {

@@ -282,3 +282,16 @@ describe('holds, cancels and refunds through the doors', () => {
     await c.close();
   });
 });
+
+describe('manual adjustments through the doors', () => {
+  it('adjusts over HTTP with typed refusals', async () => {
+    await post('register', { outlet: OUTLET, card: 'ADJ-1' });
+    const body = { outlet: OUTLET, idempotencyKey: 'adj-1', card: 'ADJ-1', points: 1_234, reason: 'complaint #17', operator: 'manager' };
+    expect((await post('adjust', body)).json).toMatchObject({ outcome: 'ok', balance: 1_234 });
+    expect((await post('adjust', body)).json.outcome).toBe('exists');
+    expect((await post('adjust', { ...body, idempotencyKey: 'adj-2', points: 0 })).json.error).toMatchObject({ code: 'invalid_field', field: 'points' });
+    expect((await post('adjust', { ...body, idempotencyKey: 'adj-2', reason: '' })).json.error).toMatchObject({ code: 'invalid_field', field: 'reason' });
+    expect((await post('adjust', { ...body, idempotencyKey: 'adj-2', points: -5_000 })).json.outcome).toBe('insufficient_points');
+    expect((await post('balance', { outlet: OUTLET, card: 'ADJ-1', limit: 5 })).json.transactions.map((t: any) => t.kind)).toEqual(['adjustment']);
+  });
+});

@@ -185,3 +185,24 @@ describe('holds', () => {
     expect(l.cancel(g, `${g}.h99`).outcome).toBe('hold_not_found');
   });
 });
+
+describe('manual adjustments', () => {
+  it('adds and takes points with a reason and an operator, idempotently, never below what is available', () => {
+    const l = open({ expiryMonths: 6 });
+    const g = l.register('C1');
+    const adjust = (key: string, points: number, reason = 'goodwill') =>
+      l.tx(() => l.actor.adjustInTransaction(g, { outlet: 'outlet-1', idempotencyKey: key, card: 'C1', points, reason, operator: 'anna' }));
+    const add = adjust('a1', 2_500);
+    expect(add).toMatchObject({ outcome: 'ok', balance: 2_500 });
+    expect(adjust('a1', 2_500)).toEqual({ ...add, outcome: 'exists' });
+    expect(adjust('a1', 2_000).outcome).toBe('exists_with_different_points');
+    expect(adjust('a1', 2_500, 'other').outcome).toBe('exists_with_different_reason');
+    expect(adjust('a2', -3_000, 'correction').outcome).toBe('insufficient_points');
+    expect(adjust('a3', -1_000, 'correction')).toMatchObject({ outcome: 'ok', balance: 1_500 });
+    const history = l.balance(g, 30, 5).transactions;
+    expect(history.map((t) => [t.kind, t.accrued, t.balanceAfter])).toEqual([['adjustment', -1_000, 1_500], ['adjustment', 2_500, 2_500]]);
+    const entry = l.store.transactions.get([0, l.store.states.get(g)!.lastTx])!;
+    expect(entry).toMatchObject({ reason: 'correction', operator: 'anna', postings: [[`g:${g}`, 'liability', 1_000]] });
+    expect(l.store.states.get(g)!.points.lots[0]!.expiresAt).toBe(Date.parse('2026-07-15T00:00:00+03:00'));
+  });
+});

@@ -31,7 +31,7 @@ export class Ledger {
     this.reader = new GuestReader(this.store, () => this.now);
   }
 
-  private tx<T>(fn: () => T): T {
+  tx<T>(fn: () => T): T {
     return this.store.root.transactionSync(fn);
   }
 
