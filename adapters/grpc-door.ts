@@ -90,6 +90,7 @@ export async function startGrpcDoor(options: GrpcDoorOptions): Promise<GrpcDoor>
     Balance: unaryHandler(engine, 'balance'),
     Cancel: unaryHandler(engine, 'cancel'),
     Refund: unaryHandler(engine, 'refund'),
+    Adjust: unaryHandler(engine, 'adjust'),
     Stream: (stream: grpc.ServerDuplexStream<unknown, unknown>) => openStream(engine, stream),
   });
   const address = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
@@ -153,6 +154,8 @@ function serviceDefinition(): grpc.ServiceDefinition {
  *   Required strings stay, so that "" is refused naming the field.
  * - A refund's `lines` travels wrapped (RefundLines) so that its presence survives proto3:
  *   the wrapper becomes its list, an empty wrapper an empty list (refused, naming `lines`).
+ * An adjustment needs nothing: its strings are all required ("" is refused naming the
+ * field) and its `points` absent (a 0 from a protoc client) or 0 is refused naming `points`.
  */
 function normalize(op: Op, body: Record<string, unknown>): void {
   if (op === 'register') {

@@ -167,6 +167,8 @@ describe('gRPC door', () => {
       ['Cancel', { outlet: OUTLET, holdId: '1-1.5' }, 'holdId'],
       ['Refund', { outlet: OUTLET, idempotencyKey: 'bad-r', transactionId: '1-1.h1' }, 'transactionId'],
       ['Refund', { outlet: OUTLET, transactionId: '1-1.1' }, 'idempotencyKey'],
+      ['Adjust', { outlet: OUTLET, idempotencyKey: 'bad-adj', card: 'BAD-1', points: 0, reason: 'r', operator: 'o' }, 'points'],
+      ['Adjust', { outlet: OUTLET, idempotencyKey: 'bad-adj', card: 'BAD-1', points: 100, operator: 'o' }, 'reason'],
     ];
     for (const [method, request, field] of cases) {
       const r = await client.refusal(method, request, TERMINAL_KEY);
@@ -207,6 +209,7 @@ describe('gRPC door', () => {
       ['Evaluate', check('NOBODY')],
       ['Commit', commit('NOBODY', 'nobody-1')],
       ['Balance', { outlet: OUTLET, card: 'NOBODY' }],
+      ['Adjust', { outlet: OUTLET, idempotencyKey: 'nobody-adj', card: 'NOBODY', points: 100, reason: 'goodwill', operator: 'anna' }],
     ] as const) {
       expect(await client.refusal(method, request, TERMINAL_KEY)).toMatchObject({ code: S.NOT_FOUND, errorCode: 'card_not_found', errorField: 'card' });
     }
@@ -227,7 +230,7 @@ describe('gRPC door', () => {
   it('answers malformed bytes with bad_request and changes nothing', async () => {
     const before = await guestWithPoints('MAL-1');
     const garbage = Buffer.from([0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01, 0x07]);
-    for (const method of ['Register', 'Identify', 'Evaluate', 'Commit', 'Balance', 'Cancel', 'Refund'] as const) {
+    for (const method of ['Register', 'Identify', 'Evaluate', 'Commit', 'Balance', 'Cancel', 'Refund', 'Adjust'] as const) {
       const { refusal } = await rawUnary(door.port, method, garbage, TERMINAL_KEY);
       expect(refusal, method).toMatchObject({ code: S.INVALID_ARGUMENT, errorCode: 'bad_request' });
     }
@@ -719,6 +722,151 @@ describe('gRPC door', () => {
     expect((await s.send(21, { identify: { outlet: OUTLET, card: 'SH-1' } })).identify.balance).toBe(1_000);
     expect((await s.end()).code).toBe(S.OK);
     expect(s.unmatched).toEqual([]);
+  });
+
+  const adjust = (idempotencyKey: string, card: string, points: number, extra: Record<string, unknown> = {}) => ({
+    outlet: OUTLET, idempotencyKey, card, points, reason: 'complaint #17', operator: 'anna', ...extra,
+  });
+
+  it('adjusts points by hand, once per key, never taking more than is available', async () => {
+    const before = await guestWithPoints('ADJ-1');
+    const guestId = (await client.call('Identify', { outlet: OUTLET, card: 'ADJ-1' }, TERMINAL_KEY)).guestId;
+
+    const add = await client.call('Adjust', adjust('adj-1', 'ADJ-1', 1_234), TERMINAL_KEY);
+    expect(add).toEqual({ outcome: 'ok', transactionId: expect.stringMatching(new RegExp(`^${guestId}\\.\\d+$`)), guestId, balance: 2_234 });
+    const afterAdd = await ledger('ADJ-1');
+    expect(afterAdd).toEqual({ balance: before.balance + 1_234, transactions: before.transactions + 1 });
+    expect(await parts('ADJ-1')).toMatchObject({ balance: 2_234, available: 2_234 });
+
+    // The same key: the first answer; with another body: which field differs. Nothing applied.
+    expect(await client.call('Adjust', adjust('adj-1', 'ADJ-1', 1_234), TERMINAL_KEY)).toEqual({ ...add, outcome: 'exists' });
+    expect(await client.call('Adjust', adjust('adj-1', 'ADJ-1', 1_000), TERMINAL_KEY)).toEqual({ ...add, outcome: 'exists_with_different_points' });
+    expect(await client.call('Adjust', adjust('adj-1', 'ADJ-1', -1_234), TERMINAL_KEY)).toEqual({ ...add, outcome: 'exists_with_different_points' });
+    expect(await client.call('Adjust', adjust('adj-1', 'ADJ-1', 1_234, { reason: 'another' }), TERMINAL_KEY)).toEqual({ ...add, outcome: 'exists_with_different_reason' });
+    expect(await ledger('ADJ-1')).toEqual(afterAdd);
+
+    // Taking more than is available: an outcome, nothing applied, remembered under its key.
+    const over = await client.call('Adjust', adjust('adj-2', 'ADJ-1', -2_235), TERMINAL_KEY);
+    expect(over).toEqual({ outcome: 'insufficient_points', transactionId: '', guestId, balance: 2_234 });
+    expect(await ledger('ADJ-1')).toEqual(afterAdd);
+    expect(await client.call('Adjust', adjust('adj-2', 'ADJ-1', -2_235), TERMINAL_KEY)).toEqual(over);
+    expect(await ledger('ADJ-1')).toEqual(afterAdd);
+    // Held points are not available to take either.
+    const hold = await client.call('Evaluate', check('ADJ-1', { pointsToSpend: 2_000, hold: true }), TERMINAL_KEY);
+    expect((await client.call('Adjust', adjust('adj-3', 'ADJ-1', -300), TERMINAL_KEY)).outcome).toBe('insufficient_points');
+    expect((await client.call('Cancel', { outlet: OUTLET, holdId: hold.holdId }, TERMINAL_KEY)).outcome).toBe('ok');
+    expect(await ledger('ADJ-1')).toEqual(afterAdd);
+
+    // Adjustment keys are apart from commit keys.
+    const take = await client.call('Adjust', adjust('ADJ-1-first', 'ADJ-1', -234, { reason: 'correction' }), TERMINAL_KEY);
+    expect(take).toMatchObject({ outcome: 'ok', guestId, balance: 2_000 });
+    expect(await parts('ADJ-1')).toEqual({ balance: 2_000, available: 2_000, held: 0, transactions: 3 });
+
+    // The journal shows them as `adjustment`, the signed points as `accrued`, newest first.
+    const history = await client.call('Balance', { outlet: OUTLET, card: 'ADJ-1', limit: 3 }, TERMINAL_KEY);
+    expect(history.transactions.slice(0, 2)).toEqual([
+      { transactionId: take.transactionId, kind: 'adjustment', time: expect.stringMatching(/Z$/), outlet: OUTLET, total: 0, spent: 0, accrued: -234, balanceAfter: 2_000 },
+      { transactionId: add.transactionId, kind: 'adjustment', time: expect.stringMatching(/Z$/), outlet: OUTLET, total: 0, spent: 0, accrued: 1_234, balanceAfter: 2_234 },
+    ]);
+    expect(history.transactions[2]).toMatchObject({ kind: 'check' });
+  });
+
+  it('refuses what an adjustment cannot be, from any client, and changes nothing', async () => {
+    const before = await guestWithPoints('ADJ-2');
+    const cases: [Record<string, unknown>, string][] = [
+      // A protobuf.js client sends an explicit 0; it reaches the validator as 0.
+      [adjust('adj2-a', 'ADJ-2', 0), 'points'],
+      [adjust('adj2-b', 'ADJ-2', 100_000_000_001), 'points'],
+      [adjust('adj2-c', 'ADJ-2', -100_000_000_001), 'points'],
+      [adjust('adj2-d', 'ADJ-2', 100, { reason: '' }), 'reason'],
+      [adjust('adj2-e', 'ADJ-2', 100, { reason: 'r'.repeat(201) }), 'reason'],
+      [adjust('adj2-f', 'ADJ-2', 100, { operator: '' }), 'operator'],
+      [adjust('', 'ADJ-2', 100), 'idempotencyKey'],
+      [adjust('adj2-g', '', 100), 'card'],
+    ];
+    for (const [request, field] of cases) {
+      const r = await client.refusal('Adjust', request, TERMINAL_KEY);
+      expect(r, field).toMatchObject({ code: S.INVALID_ARGUMENT, errorCode: 'invalid_field', errorField: field });
+      expect(r.details).toContain(field);
+      expect(await ledger('ADJ-2')).toEqual(before);
+    }
+    expect((await client.refusal('Adjust', adjust('adj2-a', 'ADJ-2', 0), TERMINAL_KEY)).details).toContain('must not be 0');
+
+    // A protoc-generated client leaves a 0 off the wire: absent points are refused the same way.
+    const head = (key: string) => Buffer.concat([pbBytes(1, OUTLET), pbBytes(2, key), pbBytes(3, 'ADJ-2')]);
+    const tail = Buffer.concat([pbBytes(5, 'goodwill'), pbBytes(6, 'anna')]);
+    for (const points of [Buffer.alloc(0), pbVarint(4, 0)]) {
+      const { refusal } = await rawUnary(door.port, 'Adjust', Buffer.concat([head('adj2-raw'), points, tail]), TERMINAL_KEY);
+      expect(refusal).toMatchObject({ code: S.INVALID_ARGUMENT, errorCode: 'invalid_field', errorField: 'points' });
+    }
+    // Points as a double or a string (a client ignoring the schema) are refused too.
+    for (const points of [pbDouble(4, 1.5), pbBytes(4, '100')]) {
+      const { refusal } = await rawUnary(door.port, 'Adjust', Buffer.concat([head('adj2-raw'), points, tail]), TERMINAL_KEY);
+      expect(refusal?.code).toBe(S.INVALID_ARGUMENT);
+      expect(['bad_request', 'invalid_field']).toContain(refusal?.errorCode);
+    }
+    expect(await ledger('ADJ-2')).toEqual(before);
+
+    // Another outlet's key, no key: refused before anything is applied.
+    expect(await client.refusal('Adjust', adjust('adj2-o', 'ADJ-2', 100), OTHER_TERMINAL_KEY)).toMatchObject({
+      code: S.PERMISSION_DENIED, errorCode: 'forbidden_outlet', errorField: 'outlet',
+    });
+    expect(await client.refusal('Adjust', adjust('adj2-u', 'ADJ-2', 100), undefined)).toMatchObject({ code: S.UNAUTHENTICATED, errorCode: 'unauthorized' });
+    expect(await ledger('ADJ-2')).toEqual(before);
+
+    // A negative number from a raw client travels as a 10-byte varint; a key refused with an error stays free.
+    const taken = await rawUnary(door.port, 'Adjust', Buffer.concat([head('adj2-raw'), pbVarint(4, -250), tail]), TERMINAL_KEY);
+    expect(kopilkaClientClass().service.Adjust!.responseDeserialize(taken.reply!)).toMatchObject({ outcome: 'ok', balance: before.balance - 250 });
+    expect((await client.call('Adjust', adjust('adj2-a', 'ADJ-2', 100), TERMINAL_KEY)).outcome).toBe('ok');
+    expect(await ledger('ADJ-2')).toEqual({ balance: before.balance - 250 + 100, transactions: before.transactions + 2 });
+  });
+
+  it('adjusts on the stream, each answer with its id, and refuses for the id alone', async () => {
+    const before = await guestWithPoints('ADJ-S');
+    const guestId = (await client.call('Identify', { outlet: OUTLET, card: 'ADJ-S' }, TERMINAL_KEY)).guestId;
+    const s = client.stream(TERMINAL_KEY);
+    const add = await s.send(1, { adjust: adjust('adjs-1', 'ADJ-S', 500) });
+    expect(add).toEqual({ id: 1, reply: 'adjust', adjust: { outcome: 'ok', transactionId: expect.stringMatching(new RegExp(`^${guestId}\\.\\d+$`)), guestId, balance: 1_500 } });
+    const after = await ledger('ADJ-S');
+    expect(after).toEqual({ balance: before.balance + 500, transactions: before.transactions + 1 });
+
+    expect(await s.send(2, { adjust: adjust('adjs-1', 'ADJ-S', 500) })).toEqual({ id: 2, reply: 'adjust', adjust: { ...add.adjust, outcome: 'exists' } });
+    expect((await s.send(3, { adjust: adjust('adjs-1', 'ADJ-S', 501) })).adjust).toEqual({ ...add.adjust, outcome: 'exists_with_different_points' });
+    expect(await ledger('ADJ-S')).toEqual(after);
+    expect(await s.send(4, { adjust: adjust('adjs-2', 'ADJ-S', -1_501) })).toEqual({
+      id: 4, reply: 'adjust', adjust: { outcome: 'insufficient_points', transactionId: '', guestId, balance: 1_500 },
+    });
+    expect(await ledger('ADJ-S')).toEqual(after);
+
+    // Errors come back for their id; the stream stays open.
+    const errors = await Promise.all([
+      s.send(5, { adjust: adjust('adjs-3', 'ADJ-S', 0) }),
+      s.send(6, { adjust: adjust('adjs-3', 'ADJ-S', 100, { reason: '' }) }),
+      s.send(7, { adjust: adjust('adjs-3', 'ADJ-S', 100, { operator: '' }) }),
+      s.send(8, { adjust: adjust('adjs-3', 'NOBODY', 100) }),
+    ]);
+    expect(errors.map((a) => [a.id, a.error?.code, a.error?.field])).toEqual([
+      [5, 'invalid_field', 'points'],
+      [6, 'invalid_field', 'reason'],
+      [7, 'invalid_field', 'operator'],
+      [8, 'card_not_found', 'card'],
+    ]);
+    expect(await ledger('ADJ-S')).toEqual(after);
+    // A key refused with an error stays free; keys are per outlet, across unary and stream.
+    expect((await s.send(9, { adjust: adjust('adjs-3', 'ADJ-S', -500) })).adjust).toMatchObject({ outcome: 'ok', balance: 1_000 });
+    expect((await client.call('Adjust', adjust('adjs-1', 'ADJ-S', 500), TERMINAL_KEY)).outcome).toBe('exists');
+    expect((await s.end()).code).toBe(S.OK);
+    expect(s.unmatched).toEqual([]);
+    const final = await ledger('ADJ-S');
+    expect(final).toEqual({ balance: before.balance, transactions: before.transactions + 2 });
+
+    // Another outlet's key on its own stream: refused per request, nothing applied, the stream stays open.
+    const other = client.stream(OTHER_TERMINAL_KEY);
+    expect(await other.send(1, { adjust: adjust('adjs-o', 'ADJ-S', 100) })).toMatchObject({ id: 1, error: { code: 'forbidden_outlet', field: 'outlet' } });
+    expect(await other.send(2, { adjust: adjust('adjs-o', 'ADJ-S', -100_000) })).toMatchObject({ id: 2, error: { code: 'forbidden_outlet' } });
+    expect((await other.send(3, { identify: { outlet: 'outlet-2', card: 'ADJ-S' } })).identify.balance).toBe(before.balance);
+    expect((await other.end()).code).toBe(S.OK);
+    expect(await ledger('ADJ-S')).toEqual(final);
   });
 
   it('counts every request in the metrics, by door', async () => {
