@@ -66,17 +66,12 @@ export const expiry_sweep_guests_max = 1_000;
 type Entry = Omit<TransactionRecord, 'guestId' | 'prevTx' | 'transactionId' | 'balanceAfter' | 'configVersion' | 'at'>;
 
 export class GuestActor {
-  /** Last journal number written; this thread is the shard's only writer. */
-  private journal: number;
-
   constructor(
     private readonly store: Store,
     private readonly shard: number,
     private config: ConfigSnapshot,
     private readonly clock: Clock = Date.now,
-  ) {
-    this.journal = lastJournalNumber(store, shard);
-  }
+  ) {}
 
   setConfig(config: ConfigSnapshot): void {
     // One reference swap: a check started under the old version finishes under it.
@@ -161,7 +156,7 @@ export class GuestActor {
    */
   private append(guestId: string, state: GuestState, now: number, entry: Entry): GuestState {
     assertBalanced(entry.postings);
-    const n = ++this.journal;
+    const n = this.nextJournalNumber();
     const seq = state.seq + 1;
     const next: GuestState = { ...state, seq, lastTx: n };
     const record: TransactionRecord = {
@@ -181,6 +176,14 @@ export class GuestActor {
       if (!creditTo.startsWith('g:')) this.moveSystem(creditTo as SystemAccount, amount);
     }
     return next;
+  }
+
+  /**
+   * Read from the journal itself, inside the write transaction, rather than kept
+   * in memory: a transaction that aborts leaves no gap and no stale counter.
+   */
+  private nextJournalNumber(): number {
+    return lastJournalNumber(this.store, this.shard) + 1;
   }
 
   private moveSystem(account: SystemAccount, delta: number): void {
@@ -283,7 +286,7 @@ export class GuestActor {
       result = this.commitResult(outcome ?? 'insufficient_points', '', guestId, total, 0, 0, state.points.balance);
     } else {
       const d = decide(program, availableOf(state.points, now), total, pointsSpent);
-      const n = this.journal + 1;
+      const n = this.nextJournalNumber();
       const times = this.lotTimes(now);
       const points: PointsAccount = credit(spent.acc, d.accrue, { n, ...times });
       const postings: Posting[] = [];
@@ -354,7 +357,7 @@ export class GuestActor {
       result = { outcome: 'insufficient_points', transactionId: '', guestId, balance: state.points.balance };
     } else {
       const times = this.lotTimes(now);
-      const points = req.points > 0 ? credit(state.points, req.points, { n: this.journal + 1, activatesAt: 0, expiresAt: times.expiresAt }) : taken!.acc;
+      const points = req.points > 0 ? credit(state.points, req.points, { n: this.nextJournalNumber(), activatesAt: 0, expiresAt: times.expiresAt }) : taken!.acc;
       const posting: Posting = req.points > 0 ? ['liability', g, req.points] : [g, 'liability', -req.points];
       state = this.append(guestId, { ...state, points }, now, {
         kind: 'adjustment',

@@ -206,3 +206,22 @@ describe('manual adjustments', () => {
     expect(l.store.states.get(g)!.points.lots[0]!.expiresAt).toBe(Date.parse('2026-07-15T00:00:00+03:00'));
   });
 });
+
+describe('an aborted transaction', () => {
+  it('leaves nothing behind, not even a gap in the journal', () => {
+    const l = open();
+    const g = l.register('C1');
+    l.commit(g, [line(20_000)]);
+    expect(() =>
+      l.tx(() => {
+        l.actor.commitInTransaction(g, { outlet: 'outlet-1', idempotencyKey: 'lost', time: new Date(l.now).toISOString(), currency: 'RUB', card: 'c', lines: [line(20_000)], pointsSpent: 0 });
+        throw new Error('crash after the write');
+      }),
+    ).toThrow('crash after the write');
+    expect(l.balance(g).balance).toBe(1_000);
+    expect(l.store.idempotency.get(['outlet-1', 'lost'])).toBeUndefined();
+    const next = l.commit(g, [line(20_000)]);
+    expect(next).toMatchObject({ outcome: 'ok', balance: 2_000 });
+    expect(next.transactionId).toBe(`${g}.2`);
+  });
+});
