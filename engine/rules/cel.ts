@@ -110,8 +110,8 @@ class CelGuest {
     readonly birthday: string,
     readonly registeredDays: bigint,
     readonly cardType: string,
-    readonly attributes: Record<string, string>,
-    readonly counters: Record<string, bigint>,
+    readonly attributes: Map<string, string>,
+    readonly counters: Map<string, bigint>,
   ) {}
 }
 
@@ -155,44 +155,84 @@ class CelTime {
 }
 
 export interface CelActivation {
-  guest: CelGuest;
-  check: CelCheck;
-  accounts: Record<string, bigint>;
-  time: CelTime;
+  readonly guest: CelGuest;
+  readonly check: CelCheck;
+  readonly accounts: Map<string, bigint>;
+  readonly time: CelTime;
 }
 
 function strings(list: readonly string[]): string[] {
   return list.slice();
 }
 
-function stringMap(record: Readonly<Record<string, string>>): Record<string, string> {
-  const out: Record<string, string> = Object.create(null);
-  for (const k of Object.keys(record)) out[k] = record[k]!;
+// Maps go in as Map: a plain object's keys could shadow `constructor`, which cel-js
+// reads to tell a value's type; a Map's keys are only data.
+function stringMap(record: Readonly<Record<string, string>>): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const k of Object.keys(record)) out.set(k, record[k]!);
   return out;
 }
 
-function intMap(record: Readonly<Record<string, number>>): Record<string, bigint> {
-  const out: Record<string, bigint> = Object.create(null);
-  for (const k of Object.keys(record)) out[k] = BigInt(record[k]!);
+function intMap(record: Readonly<Record<string, number>>): Map<string, bigint> {
+  const out = new Map<string, bigint>();
+  for (const k of Object.keys(record)) out.set(k, BigInt(record[k]!));
   return out;
 }
 
 /** The typed values our programs run on; fresh copies, so an expression holds nothing of the caller's. */
 export function celActivation(d: CelData): CelActivation {
-  const g = d.guest;
-  const c = d.check;
-  const t = d.time;
+  return { guest: celGuest(d.guest), check: celCheck(d.check), accounts: celAccounts(d.accounts), time: celTime(d.time) };
+}
+
+/**
+ * An activation whose variables are built when an expression first reads them
+ * (cel-js reads a variable as a property of the context): `time.hour >= 18`
+ * never converts the lines of the check. `data` is asked once, on first need.
+ */
+export class LazyCelActivation implements CelActivation {
+  #data: CelData | undefined;
+  #guest: CelGuest | undefined;
+  #check: CelCheck | undefined;
+  #accounts: Map<string, bigint> | undefined;
+  #time: CelTime | undefined;
+  constructor(private readonly source: () => CelData) {}
+  private get data(): CelData {
+    return (this.#data ??= this.source());
+  }
+  get guest(): CelGuest {
+    return (this.#guest ??= celGuest(this.data.guest));
+  }
+  get check(): CelCheck {
+    return (this.#check ??= celCheck(this.data.check));
+  }
+  get accounts(): Map<string, bigint> {
+    return (this.#accounts ??= celAccounts(this.data.accounts));
+  }
+  get time(): CelTime {
+    return (this.#time ??= celTime(this.data.time));
+  }
+}
+
+function celGuest(g: CelData['guest']): CelGuest {
+  return new CelGuest(g.id, g.level, strings(g.tags), strings(g.segments), BigInt(g.age), g.birthday, BigInt(g.registeredDays), g.cardType, stringMap(g.attributes), intMap(g.counters));
+}
+
+function celCheck(c: CelData['check']): CelCheck {
   const lines = new Array<CelLine>(c.lines.length);
   for (let i = 0; i < lines.length; i++) {
     const l = c.lines[i]!;
-    lines[i] = new CelLine(l.itemCode, l.category, strings(l.tags), BigInt(l.quantity), BigInt(l.unitPrice), BigInt(l.sum), l.pos);
+    // Frozen tags (the catalog's) are shared as they are; others are copied.
+    lines[i] = new CelLine(l.itemCode, l.category, Object.isFrozen(l.tags) ? (l.tags as string[]) : strings(l.tags), BigInt(l.quantity), BigInt(l.unitPrice), BigInt(l.sum), l.pos);
   }
-  return {
-    guest: new CelGuest(g.id, g.level, strings(g.tags), strings(g.segments), BigInt(g.age), g.birthday, BigInt(g.registeredDays), g.cardType, stringMap(g.attributes), intMap(g.counters)),
-    check: new CelCheck(BigInt(c.total), c.currency, c.organization, c.partner, c.outlet, c.terminal, strings(c.outletTags), BigInt(c.quantity), lines),
-    accounts: intMap(d.accounts),
-    time: new CelTime(BigInt(t.year), BigInt(t.month), BigInt(t.day), BigInt(t.weekday), BigInt(t.hour), BigInt(t.minute), t.date, BigInt(t.epochMs)),
-  };
+  return new CelCheck(BigInt(c.total), c.currency, c.organization, c.partner, c.outlet, c.terminal, strings(c.outletTags), BigInt(c.quantity), lines);
+}
+
+function celAccounts(a: CelData['accounts']): Map<string, bigint> {
+  return intMap(a);
+}
+
+function celTime(t: CelData['time']): CelTime {
+  return new CelTime(BigInt(t.year), BigInt(t.month), BigInt(t.day), BigInt(t.weekday), BigInt(t.hour), BigInt(t.minute), t.date, BigInt(t.epochMs));
 }
 
 /**
@@ -205,7 +245,7 @@ export function celPlainBindings(d: CelData): Record<string, unknown> {
   return {
     guest: plain(a.guest),
     check: { ...plain(a.check), lines: a.check.lines.map(plain) },
-    accounts: { ...a.accounts },
+    accounts: a.accounts,
     time: plain(a.time),
   };
 }

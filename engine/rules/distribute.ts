@@ -14,17 +14,36 @@
 import assert from 'node:assert/strict';
 
 export function distribute(amount: number, weights: readonly number[]): number[] {
+  assert(amount <= sum(weights), 'distribute: amount must not exceed the sum of the weights');
+  return apportion(amount, weights);
+}
+
+function sum(values: readonly number[]): number {
+  let total = 0;
+  for (let i = 0; i < values.length; i++) total += values[i]!;
+  return total;
+}
+
+/**
+ * The same rule without the bound: shares in proportion to the weights, adding up
+ * to `amount` even when it exceeds them (points accrued on a line may outnumber its
+ * kopecks). With all weights 0 every weight counts as 1.
+ */
+export function apportion(amount: number, weights: readonly number[]): number[] {
   assert(Number.isSafeInteger(amount) && amount >= 0, 'distribute: amount must be a non-negative safe integer');
   const n = weights.length;
   let total = 0;
+  let integers = true;
   for (let i = 0; i < n; i++) {
     const w = weights[i]!;
-    assert(Number.isSafeInteger(w) && w >= 0, 'distribute: weights must be non-negative safe integers');
+    integers &&= w >= 0 && Number.isSafeInteger(w);
     total += w;
   }
-  assert(amount <= total, 'distribute: amount must not exceed the sum of the weights');
+  assert(integers && Number.isSafeInteger(total), 'distribute: weights must be non-negative safe integers');
   const shares = new Array<number>(n).fill(0);
   if (amount === 0) return shares;
+  assert(n > 0, 'distribute: a positive amount needs at least one weight');
+  if (total === 0) return apportion(amount, new Array<number>(n).fill(1));
   if (amount === total) {
     for (let i = 0; i < n; i++) shares[i] = weights[i]!;
     return shares;
@@ -35,10 +54,19 @@ export function distribute(amount: number, weights: readonly number[]): number[]
   if (amount * total <= Number.MAX_SAFE_INTEGER) {
     for (let i = 0; i < n; i++) {
       const p = amount * weights[i]!;
-      const r = p % total;
-      shares[i] = (p - r) / total;
+      // floor division without fmod: the quotient may be off by one in a double; correct it.
+      let q = Math.floor(p / total);
+      let r = p - q * total;
+      if (r < 0) {
+        q--;
+        r += total;
+      } else if (r >= total) {
+        q++;
+        r -= total;
+      }
+      shares[i] = q;
       remainders[i] = r;
-      given += shares[i]!;
+      given += q;
     }
   } else {
     const a = BigInt(amount);
@@ -50,12 +78,22 @@ export function distribute(amount: number, weights: readonly number[]): number[]
       given += shares[i]!;
     }
   }
-  let left = amount - given;
+  let left = amount - given; // < n: each floor loses less than one unit
   if (left === 0) return shares;
+  if (n <= 16) {
+    // Few lines: pick the largest remainder (first of equals) `left` times.
+    for (; left > 0; left--) {
+      let best = 0;
+      for (let i = 1; i < n; i++) if (remainders[i]! > remainders[best]!) best = i;
+      shares[best] += 1;
+      remainders[best] = -1;
+    }
+    return shares;
+  }
   const order = new Array<number>(n);
   for (let i = 0; i < n; i++) order[i] = i;
   order.sort((x, y) => remainders[y]! - remainders[x]! || x - y);
-  for (let k = 0; left > 0; k++, left--) shares[order[k]!]!++;
+  for (let k = 0; left > 0; k++, left--) shares[order[k]!] += 1;
   return shares;
 }
 

@@ -85,9 +85,21 @@ export function localTime(epochMs: number, timeZone: string): LocalTime {
   return parts;
 }
 
-/** Local parts of another moment (a registration date) without disturbing the remembered minute. */
-export function localTimeOnce(epochMs: number, timeZone: string): LocalTime {
-  return computeParts(zone(timeZone).format, epochMs);
+// Local dates of other moments (registration dates), remembered per zone and
+// minute; cleared when full, so it stays bounded.
+const days = new Map<string, number>();
+const days_cached_max = 10_000;
+
+/** The local day number of another moment (a registration date), without disturbing the remembered minute. */
+export function localDayNumber(epochMs: number, timeZone: string): number {
+  const key = `${timeZone} ${Math.floor(epochMs / 60_000)}`;
+  let day = days.get(key);
+  if (day === undefined) {
+    day = computeParts(zone(timeZone).format, epochMs).dayNumber;
+    if (days.size >= days_cached_max) days.clear();
+    days.set(key, day);
+  }
+  return day;
 }
 
 function computeParts(format: Intl.DateTimeFormat, epochMs: number): LocalTime {

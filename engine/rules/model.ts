@@ -25,7 +25,7 @@ export interface RulesConfig {
   catalog: CatalogConfig;
   /** The organization's settings (the shared policy of a coalition). */
   settings: RulesSettings;
-  /** Partners with a policy of their own; a partner's check uses its settings. */
+  /** Partners with a policy of their own; any other partner's checks use `settings`. */
   partners: PartnerConfig[];
   promotions: PromotionConfig[];
 }
@@ -36,7 +36,7 @@ export interface AccountConfig {
   id: string;
   /** `points`: hundredths of a point; `money`: minor units (deposit, cashback); `count`: whole units (visits, mugs). */
   unit: AccountUnit;
-  /** Points only: money minor units one whole point is worth (100 = 1.00), as in the bonus program. */
+  /** Money minor units one whole point is worth (100 = 1.00), as in the bonus program; 100 for other units. */
   pointValueMinor: number;
 }
 
@@ -47,7 +47,7 @@ export interface CatalogConfig {
 
 export interface PartnerConfig {
   id: string;
-  /** The partner's own settings; absent: the organization's shared ones. */
+  /** The partner's own settings, whole (nothing is inherited from the shared ones). */
   settings: RulesSettings;
 }
 
@@ -190,7 +190,7 @@ export type Effect =
     }
   /** A counter goes up (or down: negative) by `by` per check, or per matching unit when perUnit. */
   | { kind: 'counter'; counter: string; by: number; perUnit: boolean; match: LineMatch }
-  /** A top-up of an account (corporate meals, gifts). */
+  /** A top-up of an account (corporate meals, gifts); negative: a debit (balance→coupon conversion). */
   | { kind: 'top_up'; account: string; amount: number }
   /** Moves the guest to a level (R-Keeper "Межуровневый переход"). */
   | { kind: 'set_level'; level: string }
@@ -220,7 +220,13 @@ export interface PromotionLimits {
   budget: { unit: 'money' | 'points'; amount: number } | null;
 }
 
-/** Kinds of promotions of the seeds; informational except `registration_bonus` defaults stackingExempt. */
+/**
+ * Kinds of promotions of the seeds; informational, except: `registration_bonus`
+ * defaults stackingExempt; `base_accrual` is the program's own (level) accrual
+ * written as a promotion, so that it takes part in the best_per_line contest (r_keeper:
+ * "promotions and levels compete") without counting as a promotion for payment
+ * with points or being blocked as a check-level promotion.
+ */
 export type PromotionTemplate =
   | 'custom'
   | 'registration_bonus'
@@ -371,7 +377,7 @@ export interface CheckContext {
   outlet: string;
   terminal?: string;
   outletTags?: readonly string[];
-  /** The outlet's IANA time zone; absent: the organization's. */
+  /** The outlet's IANA time zone (validated where outlets are configured); absent: the organization's. */
   timeZone?: string;
   currency: string;
   lines: readonly ContextLine[];

@@ -3,8 +3,8 @@
 // and days since registration, and the CEL activation (built only when a CEL
 // condition asks). Nothing here outlives the evaluation.
 
-import { celActivation, type CelActivation } from './cel.js';
-import { dayNumberOf, localTime, localTimeOnce, type LocalTime } from './local-time.js';
+import { LazyCelActivation, type CelActivation, type CelData } from './cel.js';
+import { dayNumberOf, localDayNumber, localTime, type LocalTime } from './local-time.js';
 import type { RulesContext } from './model.js';
 
 export interface PreparedLine {
@@ -28,7 +28,7 @@ export interface Birthday {
 }
 
 const NO_TAGS: readonly string[] = Object.freeze([]);
-const BIRTHDAY = /^(\d{4}|--)-(\d{2})-(\d{2})$/;
+const BIRTHDAY = /^(?:(\d{4})|-)-(\d{2})-(\d{2})$/;
 
 export function parseBirthday(value: string | undefined): Birthday | null {
   if (value === undefined) return null;
@@ -37,7 +37,7 @@ export function parseBirthday(value: string | undefined): Birthday | null {
   const month = Number(m[2]);
   const day = Number(m[3]);
   if (month < 1 || month > 12 || day < 1 || day > 31) return null;
-  return { year: m[1] === '--' ? null : Number(m[1]), month, day };
+  return { year: m[1] === undefined ? null : Number(m[1]), month, day };
 }
 
 function isLeap(year: number): boolean {
@@ -131,22 +131,23 @@ export class EvalState {
   registeredDays(): number {
     if (this.#registeredDays === undefined) {
       const at = this.ctx.guest.registeredAt;
-      this.#registeredDays = at === undefined ? -1 : Math.max(0, this.local.dayNumber - localTimeOnce(at, this.timeZone).dayNumber);
+      this.#registeredDays = at === undefined ? -1 : Math.max(0, this.local.dayNumber - localDayNumber(at, this.timeZone));
     }
     return this.#registeredDays;
   }
 
+  /** The CEL activation, its variables built on first read. */
   cel(): CelActivation {
-    if (this.#cel === undefined) this.#cel = this.buildCel();
+    if (this.#cel === undefined) this.#cel = new LazyCelActivation(() => this.celData());
     return this.#cel;
   }
 
-  private buildCel(): CelActivation {
+  private celData(): CelData {
     const g = this.ctx.guest;
     const c = this.ctx.check;
     const b = this.birthday();
     const l = this.local;
-    return celActivation({
+    return {
       guest: {
         id: g.id,
         level: g.level ?? '',
@@ -172,6 +173,6 @@ export class EvalState {
       },
       accounts: g.balances ?? {},
       time: { year: l.year, month: l.month, day: l.day, weekday: l.weekday, hour: l.hour, minute: l.minute, date: l.date, epochMs: this.ctx.time },
-    });
+    };
   }
 }

@@ -1,0 +1,590 @@
+// Compiles a validated rules configuration, once per configuration version, into
+// plain closures and lookup sets: an evaluation calls functions and reads arrays,
+// it never walks the JSON. Promotions are put in rank order here:
+//   1. the organization's before any partner's (coalition: the corporate rules outrank);
+//   2. higher priority first;
+//   3. the order of the configuration.
+// Every later tie (exclusive promotions, the best privilege of a line) goes by rank.
+
+import assert from 'node:assert/strict';
+import { compileCel, type CelProgram } from './cel.js';
+import { isTimeZone, type LocalTime } from './local-time.js';
+import type {
+  AccountConfig,
+  AccountUnit,
+  Action,
+  Condition,
+  LineMatch,
+  Message,
+  PeriodConfig,
+  PointsPaymentConfig,
+  PromotionConfig,
+  PromotionLimits,
+  PromotionStatus,
+  RulesConfig,
+  RulesSettings,
+  StackingMode,
+} from './model.js';
+import { inBirthdayWindow, type EvalState, type PreparedLine } from './state.js';
+
+export interface CompileOptions {
+  /** The organization's IANA time zone; a check's `timeZone` (its outlet's) overrides it. */
+  timeZone: string;
+  /** For simulation: drafts apply as if active (paused and archived still do not). */
+  includeDrafts?: boolean;
+  /** Shown in explanations and logs. */
+  version?: number;
+}
+
+export type Predicate = (s: EvalState) => boolean;
+export type LineMatcher = (line: PreparedLine) => boolean;
+
+/** A top-level clause of a promotion's condition, labelled for the explanation. */
+export interface Clause {
+  label: string;
+  test: Predicate;
+}
+
+export interface CompiledDiscount {
+  kind: 'percent' | 'amount' | 'per_unit' | 'nth_free';
+  match: LineMatcher;
+  /** percent: basis points; amount / per_unit: minor units; nth_free: N. */
+  value: number;
+  maxFree: number | null;
+}
+
+export interface CompiledAccrual {
+  account: string;
+  unit: AccountUnit;
+  pointValueMinor: number;
+  kind: 'percent' | 'per_unit' | 'fixed';
+  value: number;
+  match: LineMatcher;
+  excludePaidWithPoints: boolean;
+  delayDays: number;
+  expiryDays: number;
+}
+
+export interface CompiledCounter {
+  counter: string;
+  by: number;
+  perUnit: boolean;
+  match: LineMatcher;
+}
+
+export interface CompiledPromotion {
+  id: string;
+  /** Position in rank order. */
+  rank: number;
+  config: PromotionConfig;
+  /** Status as this compilation reads it (drafts are active when includeDrafts). */
+  status: PromotionStatus;
+  partner: string | null;
+  exclusive: boolean;
+  exempt: boolean;
+  /**
+   * Whether lines it gives something count as "in a promotion" for payment with
+   * points and the program's own accrual: not for stacking-exempt promotions, nor
+   * for the program's own accrual expressed as a promotion (template base_accrual).
+   */
+  marksLines: boolean;
+  /** `item` when some effect selects lines, `check` when its effects cover the whole check, `none` without line effects. */
+  scope: 'item' | 'check' | 'none';
+  validFrom: number;
+  validTo: number;
+  /** Indexes into CompiledRules.periods; empty: always open. */
+  periods: number[];
+  clauses: Clause[];
+  discounts: CompiledDiscount[];
+  accruals: CompiledAccrual[];
+  counters: CompiledCounter[];
+  /** Top-ups, level changes, coupons and notifications, prebuilt and frozen. */
+  actions: readonly Action[];
+  messages: readonly Message[];
+  /** Points topped up into points accounts by this promotion, for a points budget. */
+  topUpPoints: number;
+  limits: PromotionLimits;
+  hasDiscount: boolean;
+}
+
+export interface CompiledPeriod {
+  id: string;
+  test: (local: LocalTime, s: EvalState) => boolean;
+}
+
+export interface CompiledPointsPayment {
+  account: string;
+  unit: AccountUnit;
+  pointValueMinor: number;
+  maxBp: number;
+  maxAmount: number | null;
+  forbiddenCategories: ReadonlySet<string>;
+  forbiddenItems: ReadonlySet<string>;
+  minFiscalPayment: number;
+  promotionalLines: PointsPaymentConfig['promotionalLines'];
+}
+
+export interface CompiledSettings {
+  stacking: StackingMode;
+  itemBlocksCheck: boolean;
+  maxDiscountBp: number | null;
+  discountsPerGuest: RulesSettings['discountsPerGuest'];
+  blockPointsPayment: boolean;
+  blockAccrual: boolean;
+  blockPromotions: boolean;
+  excludePosLines: boolean;
+  baseAccrualOnPromotionalLines: boolean;
+  pointsPayment: CompiledPointsPayment | null;
+}
+
+export interface CompiledRules {
+  version: number;
+  timeZone: string;
+  promotions: readonly CompiledPromotion[];
+  periods: readonly CompiledPeriod[];
+  itemTags: ReadonlyMap<string, readonly string[]>;
+  accounts: ReadonlyMap<string, AccountConfig>;
+  settings: CompiledSettings;
+  partnerSettings: ReadonlyMap<string, CompiledSettings>;
+}
+
+// --- Line matches -----------------------------------------------------------------
+
+const ANY_LINE: LineMatcher = () => true;
+
+function anyIn(values: readonly string[], set: ReadonlySet<string>): boolean {
+  for (let i = 0; i < values.length; i++) if (set.has(values[i]!)) return true;
+  return false;
+}
+
+export function compileMatch(m: LineMatch): LineMatcher {
+  const items = new Set(m.items);
+  const categories = new Set(m.categories);
+  const tags = new Set(m.tags);
+  const exItems = new Set(m.excludeItems);
+  const exCategories = new Set(m.excludeCategories);
+  const exTags = new Set(m.excludeTags);
+  const include = items.size + categories.size + tags.size > 0;
+  const exclude = exItems.size + exCategories.size + exTags.size > 0;
+  if (!include && !exclude) return ANY_LINE;
+  return (line) => {
+    if (include && !(items.has(line.itemCode) || categories.has(line.category) || (tags.size > 0 && anyIn(line.tags, tags)))) return false;
+    if (exclude && (exItems.has(line.itemCode) || exCategories.has(line.category) || (exTags.size > 0 && anyIn(line.tags, exTags)))) return false;
+    return true;
+  };
+}
+
+function hasInclude(m: LineMatch): boolean {
+  return m.items.length + m.categories.length + m.tags.length > 0;
+}
+
+// --- Periods --------------------------------------------------------------------------
+
+function clock(s: string): number {
+  return Number(s.slice(0, 2)) * 60 + Number(s.slice(3, 5));
+}
+
+function dateNumber(s: string): number {
+  return Number(s.slice(0, 4)) * 10_000 + Number(s.slice(5, 7)) * 100 + Number(s.slice(8, 10));
+}
+
+export function compilePeriod(p: PeriodConfig): CompiledPeriod {
+  const tests: Array<(l: LocalTime, s: EvalState) => boolean> = [];
+  if (p.dates.length > 0) {
+    const ranges = p.dates.map((d) => [dateNumber(d.from), dateNumber(d.to)] as const);
+    tests.push((l) => {
+      const today = l.year * 10_000 + l.month * 100 + l.day;
+      for (const [a, b] of ranges) if (today >= a && today <= b) return true;
+      return false;
+    });
+  }
+  if (p.weekdays.length > 0) {
+    const set = new Set(p.weekdays);
+    tests.push((l) => set.has(l.weekday));
+  }
+  if (p.daysOfMonth.length > 0) {
+    const set = new Set(p.daysOfMonth);
+    tests.push((l) => set.has(l.day));
+  }
+  if (p.weeksOfMonth.length > 0) {
+    const set = new Set(p.weeksOfMonth);
+    tests.push((l) => set.has(Math.ceil(l.day / 7)) || (set.has(-1) && l.day > l.daysInMonth - 7));
+  }
+  if (p.months.length > 0) {
+    const set = new Set(p.months);
+    tests.push((l) => set.has(l.month));
+  }
+  if (p.years.length > 0) {
+    const set = new Set(p.years);
+    tests.push((l) => set.has(l.year));
+  }
+  if (p.times.length > 0) {
+    const ranges = p.times.map((t) => [clock(t.from), clock(t.to)] as const);
+    tests.push((l) => {
+      const m = l.minuteOfDay;
+      for (const [a, b] of ranges) {
+        if (a < b ? m >= a && m < b : m >= a || m < b) return true;
+      }
+      return false;
+    });
+  }
+  if (p.birthday !== null) {
+    const { daysBefore, daysAfter } = p.birthday;
+    tests.push((l, s) => {
+      const b = s.birthday();
+      return b !== null && inBirthdayWindow(b, l, daysBefore, daysAfter);
+    });
+  }
+  return {
+    id: p.id,
+    test: (l, s) => {
+      for (let i = 0; i < tests.length; i++) if (!tests[i]!(l, s)) return false;
+      return true;
+    },
+  };
+}
+
+/** A named period's answer, memoized per evaluation (several promotions share a period). */
+export function periodHolds(periods: readonly CompiledPeriod[], index: number, s: EvalState): boolean {
+  const known = s.periods[index]!;
+  if (known !== 0) return known === 1;
+  const holds = periods[index]!.test(s.local, s);
+  s.periods[index] = holds ? 1 : 2;
+  return holds;
+}
+
+// --- Conditions --------------------------------------------------------------------------
+
+interface ConditionEnv {
+  periods: readonly CompiledPeriod[];
+  periodIndex: ReadonlyMap<string, number>;
+}
+
+function between(v: number, min: number | null, max: number | null): boolean {
+  return (min === null || v >= min) && (max === null || v <= max);
+}
+
+function tagTest(any: string[], all: string[], none: string[], read: (s: EvalState) => readonly string[] | undefined): Predicate {
+  const anySet = new Set(any);
+  const noneSet = new Set(none);
+  return (s) => {
+    const tags = read(s) ?? [];
+    if (anySet.size > 0 && !anyIn(tags, anySet)) return false;
+    if (noneSet.size > 0 && anyIn(tags, noneSet)) return false;
+    for (let i = 0; i < all.length; i++) if (!tags.includes(all[i]!)) return false;
+    return true;
+  };
+}
+
+function inList(values: string[]): (v: string | undefined) => boolean {
+  if (values.length === 0) return () => true;
+  const set = new Set(values);
+  return (v) => v !== undefined && set.has(v);
+}
+
+export function compileCondition(c: Condition, env: ConditionEnv): Predicate {
+  switch (c.kind) {
+    case 'all': {
+      const parts = c.of.map((x) => compileCondition(x, env));
+      return (s) => {
+        for (let i = 0; i < parts.length; i++) if (!parts[i]!(s)) return false;
+        return true;
+      };
+    }
+    case 'any': {
+      const parts = c.of.map((x) => compileCondition(x, env));
+      return (s) => {
+        for (let i = 0; i < parts.length; i++) if (parts[i]!(s)) return true;
+        return false;
+      };
+    }
+    case 'not': {
+      const inner = compileCondition(c.of, env);
+      return (s) => !inner(s);
+    }
+    case 'period': {
+      const index = env.periodIndex.get(c.period);
+      assert(index !== undefined, `validated configuration names an unknown period ${c.period}`);
+      const periods = env.periods;
+      return (s) => periodHolds(periods, index, s);
+    }
+    case 'place': {
+      const org = inList(c.organizations);
+      const partner = inList(c.partners);
+      const outlet = inList(c.outlets);
+      const terminal = inList(c.terminals);
+      const tags = new Set(c.outletTags);
+      return (s) => {
+        const k = s.ctx.check;
+        return org(k.organization) && partner(k.partner) && outlet(k.outlet) && terminal(k.terminal) && (tags.size === 0 || anyIn(k.outletTags ?? [], tags));
+      };
+    }
+    case 'guest_level': {
+      const levels = inList(c.levels);
+      return (s) => levels(s.ctx.guest.level);
+    }
+    case 'guest_tags':
+      return tagTest(c.any, c.all, c.none, (s) => s.ctx.guest.tags);
+    case 'guest_segments':
+      return tagTest(c.any, c.all, c.none, (s) => s.ctx.guest.segments);
+    case 'guest_age': {
+      const { min, max } = c;
+      return (s) => {
+        const age = s.age();
+        return age >= 0 && between(age, min, max);
+      };
+    }
+    case 'birthday': {
+      const { daysBefore, daysAfter } = c;
+      return (s) => {
+        const b = s.birthday();
+        return b !== null && inBirthdayWindow(b, s.local, daysBefore, daysAfter);
+      };
+    }
+    case 'registered': {
+      const { minDays, maxDays } = c;
+      return (s) => {
+        const days = s.registeredDays();
+        return days >= 0 && between(days, minDays, maxDays);
+      };
+    }
+    case 'guest_attribute': {
+      const key = c.key;
+      const values = c.values.length === 0 ? null : new Set(c.values);
+      return (s) => {
+        const attrs = s.ctx.guest.attributes;
+        if (attrs === undefined || !Object.prototype.hasOwnProperty.call(attrs, key)) return false;
+        return values === null || values.has(attrs[key]!);
+      };
+    }
+    case 'card_type': {
+      const types = inList(c.types);
+      return (s) => types(s.ctx.guest.cardType);
+    }
+    case 'check_sum': {
+      const { min, max } = c;
+      return (s) => between(s.total, min, max);
+    }
+    case 'currency': {
+      const set = new Set(c.currencies);
+      return (s) => set.has(s.ctx.check.currency);
+    }
+    case 'lines': {
+      const match = compileMatch(c.match);
+      const { minQuantity, minSum, minLines } = c;
+      return (s) => {
+        let quantity = 0;
+        let sum = 0;
+        let count = 0;
+        for (const line of s.lines) {
+          if (!match(line)) continue;
+          quantity += line.quantity;
+          sum += line.sum;
+          count++;
+        }
+        return count > 0 && quantity >= minQuantity && sum >= minSum && count >= minLines;
+      };
+    }
+    case 'balance': {
+      const accounts = c.accounts;
+      const { min, max } = c;
+      return (s) => {
+        const balances = s.ctx.guest.balances;
+        let total = 0;
+        for (const a of accounts) total += (balances !== undefined && Object.prototype.hasOwnProperty.call(balances, a) ? balances[a] : 0) ?? 0;
+        return between(total, min, max);
+      };
+    }
+    case 'counter': {
+      const { counter, min, max } = c;
+      return (s) => {
+        const counters = s.ctx.guest.counters;
+        const v = (counters !== undefined && Object.prototype.hasOwnProperty.call(counters, counter) ? counters[counter] : 0) ?? 0;
+        return between(v, min, max);
+      };
+    }
+    case 'cel': {
+      const r = compileCel(c.source);
+      assert(r.ok, `validated configuration holds a CEL source that does not compile: ${c.source}`);
+      const program: CelProgram = r.program;
+      return (s) => {
+        const out = program.run(s.cel());
+        if (typeof out === 'string') {
+          s.celError = out;
+          return false;
+        }
+        return out;
+      };
+    }
+  }
+}
+
+function clauses(c: Condition | null, env: ConditionEnv): Clause[] {
+  if (c === null) return [];
+  // A top-level `all` is split so the explanation can say which part failed.
+  if (c.kind === 'all') return c.of.map((x, i) => ({ label: `of[${i}]:${x.kind}`, test: compileCondition(x, env) }));
+  return [{ label: c.kind, test: compileCondition(c, env) }];
+}
+
+// --- Settings --------------------------------------------------------------------------------
+
+function compileSettings(s: RulesSettings, accounts: ReadonlyMap<string, AccountConfig>): CompiledSettings {
+  let pointsPayment: CompiledPointsPayment | null = null;
+  if (s.pointsPayment !== null) {
+    const pp = s.pointsPayment;
+    const acc = accounts.get(pp.account);
+    assert(acc !== undefined, `validated configuration names an unknown account ${pp.account}`);
+    pointsPayment = {
+      account: pp.account,
+      unit: acc.unit,
+      pointValueMinor: acc.pointValueMinor,
+      maxBp: pp.maxBp,
+      maxAmount: pp.maxAmount,
+      forbiddenCategories: new Set(pp.forbiddenCategories),
+      forbiddenItems: new Set(pp.forbiddenItems),
+      minFiscalPayment: pp.minFiscalPayment,
+      promotionalLines: pp.promotionalLines,
+    };
+  }
+  return {
+    stacking: s.stacking,
+    itemBlocksCheck: s.itemBlocksCheck,
+    maxDiscountBp: s.maxDiscountBp,
+    discountsPerGuest: s.discountsPerGuest,
+    blockPointsPayment: s.posModes.includes('block_points_payment'),
+    blockAccrual: s.posModes.includes('block_accrual'),
+    blockPromotions: s.posModes.includes('block_promotions'),
+    excludePosLines: s.posModes.includes('exclude_pos_lines'),
+    baseAccrualOnPromotionalLines: s.baseAccrualOnPromotionalLines,
+    pointsPayment,
+  };
+}
+
+// --- Promotions ------------------------------------------------------------------------------
+
+function isoMs(s: string | null, dflt: number): number {
+  return s === null ? dflt : Date.parse(s);
+}
+
+function compilePromotion(p: PromotionConfig, rank: number, env: ConditionEnv, accounts: ReadonlyMap<string, AccountConfig>, includeDrafts: boolean): CompiledPromotion {
+  const discounts: CompiledDiscount[] = [];
+  const accruals: CompiledAccrual[] = [];
+  const counters: CompiledCounter[] = [];
+  const actions: Action[] = [];
+  const messages: Message[] = [];
+  let topUpPoints = 0;
+  let itemScoped = false;
+  let checkScoped = false;
+  for (const e of p.effects) {
+    switch (e.kind) {
+      case 'discount':
+        discounts.push({
+          kind: e.percentBp !== null ? 'percent' : e.perUnit ? 'per_unit' : 'amount',
+          match: compileMatch(e.match),
+          value: e.percentBp ?? e.amount!,
+          maxFree: null,
+        });
+        if (e.target === 'lines') itemScoped = true;
+        else checkScoped = true;
+        break;
+      case 'nth_free':
+        discounts.push({ kind: 'nth_free', match: compileMatch(e.match), value: e.every, maxFree: e.maxFree });
+        itemScoped = true;
+        break;
+      case 'accrual': {
+        const acc = accounts.get(e.account);
+        assert(acc !== undefined, `validated configuration names an unknown account ${e.account}`);
+        accruals.push({
+          account: e.account,
+          unit: acc.unit,
+          pointValueMinor: acc.pointValueMinor,
+          kind: e.percentBp !== null ? 'percent' : e.perUnit !== null ? 'per_unit' : 'fixed',
+          value: e.percentBp ?? e.perUnit ?? e.fixed!,
+          match: compileMatch(e.match),
+          excludePaidWithPoints: e.excludePaidWithPoints,
+          delayDays: e.delayDays,
+          expiryDays: e.expiryDays,
+        });
+        if (hasInclude(e.match)) itemScoped = true;
+        else checkScoped = true;
+        break;
+      }
+      case 'counter':
+        counters.push({ counter: e.counter, by: e.by, perUnit: e.perUnit, match: compileMatch(e.match) });
+        break;
+      case 'top_up':
+        actions.push(Object.freeze({ kind: 'top_up', promotion: p.id, account: e.account, amount: e.amount }));
+        if (accounts.get(e.account)?.unit === 'points' && e.amount > 0) topUpPoints += e.amount;
+        break;
+      case 'set_level':
+        actions.push(Object.freeze({ kind: 'set_level', promotion: p.id, level: e.level }));
+        break;
+      case 'issue_coupon':
+        actions.push(Object.freeze({ kind: 'issue_coupon', promotion: p.id, couponType: e.couponType, count: e.count }));
+        break;
+      case 'notify':
+        actions.push(Object.freeze({ kind: 'notify', promotion: p.id, channel: e.channel, template: e.template }));
+        break;
+      case 'message':
+        messages.push(Object.freeze({ promotion: p.id, channel: e.channel, text: e.text }));
+        break;
+    }
+  }
+  const periods = p.periods.map((id) => {
+    const i = env.periodIndex.get(id);
+    assert(i !== undefined, `validated configuration names an unknown period ${id}`);
+    return i;
+  });
+  return {
+    id: p.id,
+    rank,
+    config: p,
+    status: includeDrafts && p.status === 'draft' ? 'active' : p.status,
+    partner: p.partner,
+    exclusive: p.exclusive,
+    exempt: p.stackingExempt,
+    marksLines: !p.stackingExempt && p.template !== 'base_accrual',
+    scope: itemScoped ? 'item' : checkScoped ? 'check' : 'none',
+    validFrom: isoMs(p.validFrom, -Infinity),
+    validTo: isoMs(p.validTo, Infinity),
+    periods,
+    clauses: clauses(p.condition, env),
+    discounts,
+    accruals,
+    counters,
+    actions: Object.freeze(actions),
+    messages: Object.freeze(messages),
+    topUpPoints,
+    limits: p.limits,
+    hasDiscount: discounts.length > 0,
+  };
+}
+
+/**
+ * Compiles a configuration that validateRules accepted. A configuration that did
+ * not pass validation is a programmer error here, asserted, never a domain outcome.
+ */
+export function compileRules(config: RulesConfig, options: CompileOptions): CompiledRules {
+  assert(isTimeZone(options.timeZone), `options.timeZone must be an IANA time zone, e.g. "Europe/Moscow", not ${options.timeZone}`);
+  const periods = config.periods.map(compilePeriod);
+  const periodIndex = new Map(config.periods.map((p, i) => [p.id, i]));
+  const env: ConditionEnv = { periods, periodIndex };
+  const accounts = new Map(config.accounts.map((a) => [a.id, a]));
+  const order = config.promotions
+    .map((p, i) => ({ p, i }))
+    .sort((a, b) => (a.p.partner === null ? 0 : 1) - (b.p.partner === null ? 0 : 1) || b.p.priority - a.p.priority || a.i - b.i);
+  const promotions = order.map(({ p }, rank) => compilePromotion(p, rank, env, accounts, options.includeDrafts === true));
+  const itemTags = new Map<string, readonly string[]>();
+  for (const code of Object.keys(config.catalog.itemTags)) itemTags.set(code, Object.freeze(config.catalog.itemTags[code]!.slice()));
+  const partnerSettings = new Map(config.partners.map((p) => [p.id, compileSettings(p.settings, accounts)]));
+  return Object.freeze({
+    version: options.version ?? 0,
+    timeZone: options.timeZone,
+    promotions: Object.freeze(promotions),
+    periods: Object.freeze(periods),
+    itemTags,
+    accounts,
+    settings: compileSettings(config.settings, accounts),
+    partnerSettings,
+  });
+}
