@@ -73,6 +73,9 @@ export class GuestActor {
     private readonly clock: Clock = Date.now,
   ) {}
 
+  /** Last journal number written, or -1 before the first look at the journal. */
+  private journal = -1;
+
   setConfig(config: ConfigSnapshot): void {
     // One reference swap: a check started under the old version finishes under it.
     this.config = config;
@@ -157,6 +160,7 @@ export class GuestActor {
   private append(guestId: string, state: GuestState, now: number, entry: Entry): GuestState {
     assertBalanced(entry.postings);
     const n = this.nextJournalNumber();
+    this.journal = n;
     const seq = state.seq + 1;
     const next: GuestState = { ...state, seq, lastTx: n };
     const record: TransactionRecord = {
@@ -179,11 +183,16 @@ export class GuestActor {
   }
 
   /**
-   * Read from the journal itself, inside the write transaction, rather than kept
-   * in memory: a transaction that aborts leaves no gap and no stale counter.
+   * The next journal number. Kept in memory (this thread is the shard's only
+   * writer) but checked against the journal inside the write transaction: if
+   * the entry it names is missing, a transaction aborted, and the counter is read
+   * again from the journal, so an abort leaves no gap.
    */
   private nextJournalNumber(): number {
-    return lastJournalNumber(this.store, this.shard) + 1;
+    if (this.journal < 0 || (this.journal > 0 && !this.store.transactions.doesExist([this.shard, this.journal]))) {
+      this.journal = lastJournalNumber(this.store, this.shard);
+    }
+    return this.journal + 1;
   }
 
   private moveSystem(account: SystemAccount, delta: number): void {

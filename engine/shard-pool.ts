@@ -7,7 +7,6 @@
 // rejected with `shard_unavailable` (a commit may or may not have landed, so the
 // client retries with the same idempotency key) and the shard is attached again.
 
-import { availableParallelism } from 'node:os';
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import type { ConfigSnapshot } from '../protocol/config.js';
@@ -67,10 +66,6 @@ export class ShardPool {
     });
     this.links = Array.from({ length: options.shards }, () => new ShardLink());
     for (let s = 0; s < options.shards; s++) this.attach(s);
-  }
-
-  static defaultThreads(shards: number): number {
-    return Math.max(1, Math.min(shards, availableParallelism()));
   }
 
   get shardCount(): number {
