@@ -4,7 +4,8 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { adminDatabase } from '../helpers/admin-db.js';
 import { CHECK_TIME, tempDir } from '../helpers/engine.js';
 import { startProcess } from '../helpers/process.js';
 import { WsClient } from '../helpers/ws-client.js';
@@ -12,7 +13,17 @@ import { WsClient } from '../helpers/ws-client.js';
 const run = promisify(execFile);
 const verifyScript = fileURLToPath(new URL('../../dist/scripts/verify.js', import.meta.url));
 const tmp = tempDir('kopilka-ledger-crash-');
-afterAll(() => tmp.remove());
+// Each file its own admin database: the demo is seeded with this folder's terminal key.
+let db: Awaited<ReturnType<typeof adminDatabase>>;
+let env: Record<string, string>;
+beforeAll(async () => {
+  db = await adminDatabase();
+  env = { DATABASE_URL: db.databaseUrl ?? '' };
+});
+afterAll(async () => {
+  await db.dispose();
+  tmp.remove();
+});
 
 const OUTLET = 'outlet-1';
 const checkOf = (card: string, key: string, extra: Record<string, unknown> = {}) => ({
@@ -22,7 +33,7 @@ const checkOf = (card: string, key: string, extra: Record<string, unknown> = {})
 
 describe('kill -9 during commits and refunds', () => {
   it('loses and doubles nothing acknowledged, and verify is clean', async () => {
-    let k = await startProcess(tmp.dir);
+    let k = await startProcess(tmp.dir, env);
     const cards = Array.from({ length: 6 }, (_, i) => `LC-${i}`);
     const setup = await WsClient.connect(k.http, k.terminalKey);
     for (const card of cards) await setup.request('register', { outlet: OUTLET, card });
@@ -73,7 +84,7 @@ describe('kill -9 during commits and refunds', () => {
     expect(refunds.size).toBeGreaterThan(5);
     expect(holds).toBeGreaterThan(3);
 
-    k = await startProcess(tmp.dir);
+    k = await startProcess(tmp.dir, env);
     const c = await WsClient.connect(k.http, k.terminalKey);
     for (const [key, { body, transactionId }] of commits) {
       const r = await c.request('commit', body);
