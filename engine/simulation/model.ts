@@ -1,0 +1,677 @@
+// The simulation's reference model of the ledger: what every answer and every
+// balance must be, written from the rules (DESIGN "Ledger", issue 3, the actor's
+// documented precedence) in plain in-memory code that shares nothing with the
+// engine but the calendar helper and the types. The simulation runs each step on
+// both and compares: a difference is a bug in one of them, and the seed finds it
+// again.
+//
+// The model keeps the engine's lazy time: lots past their expiry burn and holds
+// past their timeout void only when the guest is touched (a write for that guest,
+// or the expiry sweep for guests whose agenda is due), so the states compare
+// field by field after every step, journal numbers included.
+
+import type { ConfigSnapshot } from '../../protocol/config.js';
+import type {
+  AdjustOutcome,
+  AdjustRequest,
+  AdjustResult,
+  CancelRequest,
+  CancelResult,
+  CheckLine,
+  CheckStatus,
+  CommitOutcome,
+  CommitRequest,
+  CommitResult,
+  EvaluateRequest,
+  EvaluateResult,
+  RefundOutcome,
+  RefundRequest,
+  RefundResult,
+  RegisterRequest,
+  RegisterResult,
+} from '../../protocol/types.js';
+import { localMidnightAfter } from '../local-time.js';
+
+/** Open holds per guest (the engine's `holds_per_guest_max`, restated: a model trusts no constant it checks). */
+const model_holds_per_guest_max = 16;
+/** Lots per account before the two latest-expiring merge (the engine's `lots_per_account_max`). */
+const model_lots_per_account_max = 256;
+const hold_timeout_seconds_fallback = 900;
+
+/** A rule of the calendar broken by what the engine would write: a bug, not an answer. */
+export class ModelViolation extends Error {}
+
+/** A refusal the engine throws as a coded error rather than answers as an outcome. */
+export class ModelError extends Error {
+  constructor(readonly code: string) {
+    super(code);
+  }
+}
+
+export interface MLot {
+  /** Journal number of the entry that made it (points joining it later keep it). */
+  n: number;
+  remaining: number;
+  activatesAt: number;
+  expiresAt: number;
+}
+
+export interface MHold {
+  id: string;
+  amount: number;
+  expiresAt: number;
+}
+
+export type HoldStatus = 'open' | 'posted' | 'voided' | 'expired';
+
+export interface MHoldRecord {
+  guestId: string;
+  amount: number;
+  expiresAt: number;
+  status: HoldStatus;
+  transactionId?: string;
+}
+
+export interface MGuest {
+  id: string;
+  shard: number;
+  card: string;
+  seq: number;
+  lastTx: number;
+  holdSeq: number;
+  balance: number;
+  lots: MLot[];
+  holds: MHold[];
+  /** Times at which the expiry sweep will look at this guest (the engine's `expiries` index). */
+  agenda: Set<number>;
+  /** A refund under the `negative` policy left this guest in debt at some point. */
+  debtAllowed: boolean;
+}
+
+interface MTaken {
+  n: number;
+  amount: number;
+  activatesAt: number;
+  expiresAt: number;
+}
+
+export interface MCheck {
+  transactionId: string;
+  guestId: string;
+  n: number;
+  total: number;
+  spent: number;
+  accrued: number;
+  lines: CheckLine[];
+  taken: MTaken[];
+  status: CheckStatus;
+  returned: number;
+  returnedQty: number[];
+  accrualReversed: number;
+  spentRestored: number;
+}
+
+interface CommitKey {
+  req: CommitRequest;
+  result: CommitResult;
+}
+
+interface AdjustKey {
+  card: string;
+  points: number;
+  reason: string;
+  result: AdjustResult;
+}
+
+interface RefundKey {
+  transactionId: string;
+  lines: string;
+  amount: number;
+  result: RefundResult;
+}
+
+export interface SystemBalances {
+  liability: number;
+  redemption: number;
+  breakage: number;
+}
+
+/** A journal entry the engine must have appended, in order. */
+export interface ExpectedEntry {
+  shard: number;
+  n: number;
+  guestId: string;
+  kind: 'check' | 'refund' | 'adjustment' | 'expiry';
+  transactionId: string;
+  balanceAfter: number;
+}
+
+export class LedgerModel {
+  readonly guests = new Map<string, MGuest>();
+  readonly cards = new Map<string, string>();
+  readonly holds = new Map<string, MHoldRecord>();
+  readonly checks = new Map<string, MCheck>();
+  readonly commitKeys = new Map<string, CommitKey>();
+  readonly refundKeys = new Map<string, RefundKey>();
+  readonly adjustKeys = new Map<string, AdjustKey>();
+  readonly system: SystemBalances[];
+  /** Last journal number per shard. */
+  readonly journal: number[];
+  private readonly guestCounter: number[];
+  /** Entries appended since the driver last drained them. */
+  appended: ExpectedEntry[] = [];
+  /** Holds and checks changed since the driver last drained them. */
+  dirtyHolds = new Set<string>();
+  dirtyChecks = new Set<string>();
+
+  constructor(
+    readonly shards: number,
+    public config: ConfigSnapshot,
+    private readonly shardOfCard: (card: string) => number,
+  ) {
+    this.system = Array.from({ length: shards }, () => ({ liability: 0, redemption: 0, breakage: 0 }));
+    this.journal = new Array<number>(shards).fill(0);
+    this.guestCounter = new Array<number>(shards).fill(0);
+  }
+
+  guest(guestId: string): MGuest {
+    const g = this.guests.get(guestId);
+    if (g === undefined) throw new Error(`model: no guest ${guestId}`);
+    return g;
+  }
+
+  // ---- arithmetic (program.ts's documented formulas, restated) ------------------
+
+  private capOf(total: number): number {
+    const p = this.config.program;
+    return Math.floor((Math.floor((total * p.payMaxBp) / 10_000) * 100) / p.pointValueMinor);
+  }
+
+  private moneyToPayOf(total: number, points: number): number {
+    const byPoints = Math.min(total, Math.ceil((points * this.config.program.pointValueMinor) / 100));
+    return total - byPoints;
+  }
+
+  private accrueOf(total: number, points: number): number {
+    const p = this.config.program;
+    const money = Math.floor((this.moneyToPayOf(total, points) * p.accrualBp) / 10_000);
+    return Math.floor((money * 100) / p.pointValueMinor);
+  }
+
+  private lotTimes(now: number): { activatesAt: number; expiresAt: number } {
+    const p = this.config.program;
+    const tz = this.config.organization.timeZone;
+    const delay = p.activationDelayDays ?? 0;
+    const months = p.expiryMonths ?? 0;
+    const times = {
+      activatesAt: delay > 0 ? localMidnightAfter(now, tz, 0, delay) : 0,
+      expiresAt: months > 0 ? localMidnightAfter(now, tz, months, 0) : 0,
+    };
+    // The calendar helper is shared with the engine, so its answers are checked here on their own terms.
+    if (delay > 0) checkLocalMidnight(times.activatesAt, tz, now, 0, delay);
+    if (months > 0) checkLocalMidnight(times.expiresAt, tz, now, months, 0);
+    return times;
+  }
+
+  // ---- the points account ---------------------------------------------------------
+
+  /** What a guest's account shows at `now` without anything being written (the reader's view). */
+  view(g: MGuest, now: number, horizonMs: number): { balance: number; available: number; pending: number; held: number; expiring: number } {
+    let active = 0;
+    let pending = 0;
+    let expiring = 0;
+    for (const lot of g.lots) {
+      if (lot.expiresAt !== 0 && lot.expiresAt <= now) continue;
+      if (lot.activatesAt > now) pending += lot.remaining;
+      else {
+        active += lot.remaining;
+        if (lot.expiresAt !== 0 && lot.expiresAt <= now + horizonMs) expiring += lot.remaining;
+      }
+    }
+    let held = 0;
+    for (const h of g.holds) if (h.expiresAt > now) held += h.amount;
+    return { balance: g.balance, available: Math.max(0, active - held), pending, held, expiring };
+  }
+
+  private available(g: MGuest, now: number, exceptHold?: string): number {
+    let active = 0;
+    for (const lot of g.lots) {
+      if (lot.activatesAt <= now && (lot.expiresAt === 0 || lot.expiresAt > now)) active += lot.remaining;
+    }
+    let held = 0;
+    for (const h of g.holds) if (h.id !== exceptHold && h.expiresAt > now) held += h.amount;
+    return Math.max(0, active - held);
+  }
+
+  private static before(a: MLot, b: MLot): number {
+    const ea = a.expiresAt === 0 ? Number.MAX_SAFE_INTEGER : a.expiresAt;
+    const eb = b.expiresAt === 0 ? Number.MAX_SAFE_INTEGER : b.expiresAt;
+    return ea - eb || a.activatesAt - b.activatesAt || a.n - b.n;
+  }
+
+  /** New points: a debt is paid first, the rest joins the lot that activates and expires with it, or starts one. */
+  private credit(g: MGuest, amount: number, lot: Omit<MLot, 'remaining'>): void {
+    if (amount === 0) return;
+    const debt = g.balance < 0 ? Math.min(-g.balance, amount) : 0;
+    const rest = amount - debt;
+    g.balance += amount;
+    if (rest === 0) return;
+    const same = g.lots.find((l) => l.expiresAt === lot.expiresAt && l.activatesAt === lot.activatesAt);
+    if (same !== undefined) {
+      same.remaining += rest;
+      return;
+    }
+    g.lots.push({ ...lot, remaining: rest });
+    g.lots.sort(LedgerModel.before);
+    if (g.lots.length > model_lots_per_account_max) {
+      // The two latest-expiring lots become one with the earlier expiry: never later than promised.
+      const b = g.lots.pop()!;
+      const a = g.lots.pop()!;
+      const expiresAt = a.expiresAt === 0 ? b.expiresAt : b.expiresAt === 0 ? a.expiresAt : Math.min(a.expiresAt, b.expiresAt);
+      g.lots.push({ n: Math.min(a.n, b.n), remaining: a.remaining + b.remaining, activatesAt: Math.max(a.activatesAt, b.activatesAt), expiresAt });
+      g.lots.sort(LedgerModel.before);
+    }
+  }
+
+  /** Takes `amount` from active live lots, earliest expiry first; the caller checked availability. */
+  private spendLots(g: MGuest, amount: number, now: number): MTaken[] {
+    const taken: MTaken[] = [];
+    let left = amount;
+    for (const lot of g.lots) {
+      if (left === 0) break;
+      if (lot.activatesAt > now || (lot.expiresAt !== 0 && lot.expiresAt <= now)) continue;
+      const take = Math.min(left, lot.remaining);
+      lot.remaining -= take;
+      left -= take;
+      taken.push({ n: lot.n, amount: take, activatesAt: lot.activatesAt, expiresAt: lot.expiresAt });
+    }
+    if (left !== 0) throw new Error('model: spend beyond the available points');
+    g.lots = g.lots.filter((l) => l.remaining > 0);
+    g.balance -= amount;
+    return taken;
+  }
+
+  /** Burns what is left of lots whose expiry has come; returns the points burnt. */
+  private burn(g: MGuest, now: number): number {
+    let burned = 0;
+    g.lots = g.lots.filter((l) => {
+      if (l.expiresAt === 0 || l.expiresAt > now) return true;
+      burned += l.remaining;
+      return false;
+    });
+    g.balance -= burned;
+    return burned;
+  }
+
+  private append(g: MGuest, kind: ExpectedEntry['kind']): ExpectedEntry {
+    const n = ++this.journal[g.shard]!;
+    g.seq++;
+    g.lastTx = n;
+    // A transaction id names the guest and the journal entry.
+    const entry: ExpectedEntry = { shard: g.shard, n, guestId: g.id, kind, transactionId: `${g.id}.${n}`, balanceAfter: g.balance };
+    this.appended.push(entry);
+    return entry;
+  }
+
+  private resolveHold(id: string, status: HoldStatus, transactionId?: string): void {
+    const rec = this.holds.get(id)!;
+    if (rec.status !== 'open') throw new Error(`model: hold ${id} resolved twice`);
+    rec.status = status;
+    if (transactionId !== undefined) rec.transactionId = transactionId;
+    this.dirtyHolds.add(id);
+  }
+
+  /** Time's effects on one guest, as every write for the guest applies them first. */
+  private touch(g: MGuest, now: number): void {
+    for (const h of g.holds) if (h.expiresAt <= now) this.resolveHold(h.id, 'expired');
+    g.holds = g.holds.filter((h) => h.expiresAt > now);
+    const burned = this.burn(g, now);
+    if (burned > 0) {
+      this.system[g.shard]!.breakage += burned;
+      this.append(g, 'expiry');
+    }
+  }
+
+  // ---- operations -----------------------------------------------------------------
+
+  register(req: RegisterRequest): RegisterResult {
+    const existing = this.cards.get(req.card);
+    if (existing !== undefined) return { outcome: 'exists', guestId: existing, card: req.card };
+    const shard = this.shardOfCard(req.card);
+    const id = `${shard}-${++this.guestCounter[shard]!}`;
+    this.guests.set(id, {
+      id, shard, card: req.card, seq: 0, lastTx: 0, holdSeq: 0, balance: 0, lots: [], holds: [], agenda: new Set(), debtAllowed: false,
+    });
+    this.cards.set(req.card, id);
+    return { outcome: 'ok', guestId: id, card: req.card };
+  }
+
+  evaluateWithHold(guestId: string, req: EvaluateRequest, now: number): EvaluateResult {
+    if (req.currency !== this.config.organization.currency) throw new ModelError('currency_mismatch');
+    const g = this.guest(guestId);
+    this.touch(g, now);
+    const total = totalOf(req.lines);
+    const available = this.available(g, now);
+    const pointsMax = Math.min(available, this.capOf(total));
+    const pointsToSpend = Math.min(req.pointsToSpend ?? 0, pointsMax);
+    const result: EvaluateResult = {
+      configVersion: this.config.version, guestId, total, balance: g.balance, available, pointsMax, pointsToSpend,
+      moneyToPay: this.moneyToPayOf(total, pointsToSpend), accrue: this.accrueOf(total, pointsToSpend), holdId: '', holdExpiresAt: '',
+    };
+    if (pointsToSpend === 0) return result;
+    if (g.holds.length >= model_holds_per_guest_max) throw new ModelError('too_many_holds');
+    const id = `${guestId}.h${++g.holdSeq}`;
+    const expiresAt = now + (this.config.program.holdTimeoutSeconds ?? hold_timeout_seconds_fallback) * 1000;
+    g.holds.push({ id, amount: pointsToSpend, expiresAt });
+    this.holds.set(id, { guestId, amount: pointsToSpend, expiresAt, status: 'open' });
+    this.dirtyHolds.add(id);
+    return { ...result, holdId: id, holdExpiresAt: new Date(expiresAt).toISOString() };
+  }
+
+  /** What a read-only evaluate answers from the last written state. */
+  evaluateRead(guestId: string, req: EvaluateRequest, now: number): EvaluateResult {
+    if (req.currency !== this.config.organization.currency) throw new ModelError('currency_mismatch');
+    const g = this.guest(guestId);
+    const total = totalOf(req.lines);
+    const available = this.view(g, now, 0).available;
+    const pointsMax = Math.min(available, this.capOf(total));
+    const pointsToSpend = Math.min(req.pointsToSpend ?? 0, pointsMax);
+    return {
+      configVersion: this.config.version, guestId, total, balance: g.balance, available, pointsMax, pointsToSpend,
+      moneyToPay: this.moneyToPayOf(total, pointsToSpend), accrue: this.accrueOf(total, pointsToSpend), holdId: '', holdExpiresAt: '',
+    };
+  }
+
+  private openHold(guestId: string, holdId: string, now: number): MHoldRecord | 'hold_not_found' | 'hold_expired' | 'hold_already_resolved' {
+    const rec = this.holds.get(holdId);
+    if (rec === undefined || rec.guestId !== guestId) return 'hold_not_found';
+    if (rec.status === 'expired' || (rec.status === 'open' && rec.expiresAt <= now)) return 'hold_expired';
+    if (rec.status !== 'open') return 'hold_already_resolved';
+    return rec;
+  }
+
+  cancel(guestId: string, req: CancelRequest, now: number): CancelResult {
+    const g = this.guests.get(guestId);
+    if (g === undefined) return { outcome: 'hold_not_found', holdId: req.holdId, guestId, available: 0 };
+    this.touch(g, now);
+    const rec = this.openHold(guestId, req.holdId, now);
+    if (typeof rec === 'string') return { outcome: rec, holdId: req.holdId, guestId, available: this.available(g, now) };
+    g.holds = g.holds.filter((h) => h.id !== req.holdId);
+    this.resolveHold(req.holdId, 'voided');
+    return { outcome: 'ok', holdId: req.holdId, guestId, available: this.available(g, now) };
+  }
+
+  commit(guestId: string, req: CommitRequest, now: number): CommitResult {
+    const key = `${req.outlet}\u0000${req.idempotencyKey}`;
+    const seen = this.commitKeys.get(key);
+    if (seen !== undefined) return replayCommit(seen, req);
+    if (req.currency !== this.config.organization.currency) throw new ModelError('currency_mismatch');
+    const g = this.guest(guestId);
+    this.touch(g, now);
+    const total = totalOf(req.lines);
+    const spend = req.pointsSpent ?? 0;
+    const holdId = req.holdId ?? '';
+    let outcome: CommitOutcome | undefined;
+    let hold: MHoldRecord | undefined;
+    if (holdId !== '') {
+      const rec = this.openHold(guestId, holdId, now);
+      if (typeof rec === 'string') outcome = rec;
+      else if (spend > rec.amount) outcome = 'points_over_hold';
+      else hold = rec;
+    }
+    if (outcome === undefined && spend > this.capOf(total)) outcome = 'points_over_limit';
+    if (outcome === undefined && spend > 0 && this.available(g, now, hold === undefined ? undefined : holdId) < spend) outcome = 'insufficient_points';
+
+    let result: CommitResult;
+    if (outcome !== undefined) {
+      result = { outcome, transactionId: '', guestId, configVersion: this.config.version, total, spent: 0, accrued: 0, balance: g.balance };
+    } else {
+      if (hold !== undefined) g.holds = g.holds.filter((h) => h.id !== holdId);
+      const taken = this.spendLots(g, spend, now);
+      const accrue = this.accrueOf(total, spend);
+      const n = this.journal[g.shard]! + 1;
+      const times = this.lotTimes(now);
+      this.credit(g, accrue, { n, ...times });
+      const entry = this.append(g, 'check');
+      const sys = this.system[g.shard]!;
+      sys.redemption += spend;
+      sys.liability -= accrue;
+      if (accrue > 0 && times.expiresAt !== 0) g.agenda.add(times.expiresAt);
+      if (hold !== undefined) this.resolveHold(holdId, 'posted', entry.transactionId);
+      this.checks.set(entry.transactionId, {
+        transactionId: entry.transactionId, guestId, n, total, spent: spend, accrued: accrue, lines: req.lines.map((l) => ({ ...l })), taken,
+        status: 'committed', returned: 0, returnedQty: req.lines.map(() => 0), accrualReversed: 0, spentRestored: 0,
+      });
+      this.dirtyChecks.add(entry.transactionId);
+      result = { outcome: 'ok', transactionId: entry.transactionId, guestId, configVersion: this.config.version, total, spent: spend, accrued: accrue, balance: g.balance };
+    }
+    this.commitKeys.set(key, { req: { ...req, lines: req.lines.map((l) => ({ ...l })) }, result });
+    return result;
+  }
+
+  adjust(guestId: string, req: AdjustRequest, now: number): AdjustResult {
+    const key = `${req.outlet}\u0000${req.idempotencyKey}`;
+    const seen = this.adjustKeys.get(key);
+    if (seen !== undefined) {
+      let outcome: AdjustOutcome = 'exists';
+      if (seen.card !== req.card) outcome = 'exists_with_different_card';
+      else if (seen.points !== req.points) outcome = 'exists_with_different_points';
+      else if (seen.reason !== req.reason) outcome = 'exists_with_different_reason';
+      if (outcome === 'exists' && seen.result.outcome !== 'ok') return seen.result;
+      return { ...seen.result, outcome };
+    }
+    const g = this.guest(guestId);
+    this.touch(g, now);
+    let result: AdjustResult;
+    if (req.points < 0 && this.available(g, now) < -req.points) {
+      result = { outcome: 'insufficient_points', transactionId: '', guestId, balance: g.balance };
+    } else {
+      const sys = this.system[g.shard]!;
+      if (req.points < 0) {
+        this.spendLots(g, -req.points, now);
+        sys.liability += -req.points;
+      } else {
+        // Added points are a lot like an accrual's, active at once.
+        const { expiresAt } = this.lotTimes(now);
+        this.credit(g, req.points, { n: this.journal[g.shard]! + 1, activatesAt: 0, expiresAt });
+        if (expiresAt !== 0) g.agenda.add(expiresAt);
+        sys.liability -= req.points;
+      }
+      const entry = this.append(g, 'adjustment');
+      result = { outcome: 'ok', transactionId: entry.transactionId, guestId, balance: g.balance };
+    }
+    this.adjustKeys.set(key, { card: req.card, points: req.points, reason: req.reason, result });
+    return result;
+  }
+
+  refund(guestId: string, req: RefundRequest, now: number): RefundResult {
+    const key = `${req.outlet}\u0000${req.idempotencyKey}`;
+    const lines = refundLinesKey(req);
+    const amount = req.amount ?? 0;
+    const seen = this.refundKeys.get(key);
+    if (seen !== undefined) {
+      let outcome: RefundOutcome = 'exists';
+      if (seen.transactionId !== req.transactionId) outcome = 'exists_with_different_transaction';
+      else if (seen.lines !== lines) outcome = 'exists_with_different_lines';
+      else if (seen.amount !== amount) outcome = 'exists_with_different_amount';
+      if (outcome === 'exists' && seen.result.outcome !== 'ok') return seen.result;
+      return { ...seen.result, outcome };
+    }
+    const result = this.refundFirst(guestId, req, now);
+    this.refundKeys.set(key, { transactionId: req.transactionId, lines, amount, result });
+    return result;
+  }
+
+  private refundFirst(guestId: string, req: RefundRequest, now: number): RefundResult {
+    const refused = (outcome: RefundOutcome, balance: number, status: CheckStatus | ''): RefundResult => ({
+      outcome, refundId: '', transactionId: req.transactionId, guestId, returned: 0, accrualReversed: 0, spentRestored: 0, writtenOff: 0, balance, checkStatus: status,
+    });
+    const check = this.checks.get(req.transactionId);
+    if (check === undefined || check.guestId !== guestId) return refused('transaction_not_found', this.guests.get(guestId)?.balance ?? 0, '');
+    const g = this.guest(guestId);
+    if (check.status === 'returned') return refused('already_returned', g.balance, check.status);
+
+    const returnedQty = [...check.returnedQty];
+    let money: number;
+    if (req.lines !== undefined) {
+      money = 0;
+      for (const { line, quantity } of req.lines) {
+        const committed = check.lines[line];
+        if (committed === undefined) throw new ModelError('invalid_field');
+        if (returnedQty[line]! + quantity > committed.quantity) return refused('refund_exceeds_check', g.balance, check.status);
+        returnedQty[line]! += quantity;
+        money += quantity * committed.unitPrice;
+      }
+    } else if (req.amount !== undefined) {
+      money = req.amount;
+    } else {
+      money = check.total - check.returned;
+      for (let i = 0; i < check.lines.length; i++) returnedQty[i] = check.lines[i]!.quantity;
+    }
+    if (money > check.total - check.returned) return refused('refund_exceeds_check', g.balance, check.status);
+
+    // Cumulative proportional shares, floored: the last refund of a check settles the remainder exactly.
+    // The floor is of the exact proportion, so it is taken in integers: points × money passes 2^53 on large checks.
+    const returnedAfter = check.returned + money;
+    const full = returnedAfter === check.total;
+    const share = (whole: number): number => (full || check.total === 0 ? whole : Number((BigInt(whole) * BigInt(returnedAfter)) / BigInt(check.total)));
+    const accrualDelta = share(check.accrued) - check.accrualReversed;
+    const restoreDelta = share(check.spent) - check.spentRestored;
+
+    this.touch(g, now);
+    const sys = this.system[g.shard]!;
+    if (restoreDelta > 0) {
+      let skip = check.spentRestored;
+      let left = restoreDelta;
+      for (const t of check.taken) {
+        const alreadyBack = Math.min(skip, t.amount);
+        skip -= alreadyBack;
+        const give = Math.min(left, t.amount - alreadyBack);
+        if (give <= 0) continue;
+        this.credit(g, give, { n: t.n, activatesAt: t.activatesAt, expiresAt: t.expiresAt });
+        if (t.expiresAt !== 0) g.agenda.add(t.expiresAt);
+        left -= give;
+        if (left === 0) break;
+      }
+      if (left !== 0) throw new Error('model: a refund restores more than the check spent');
+      sys.redemption -= restoreDelta;
+    }
+    const taken = this.takeBack(g, accrualDelta, check.n);
+    sys.liability += taken;
+    const burned = this.burn(g, now);
+    sys.breakage += burned;
+    const status: CheckStatus = full ? 'returned' : 'partially_returned';
+    const entry = this.append(g, 'refund');
+    Object.assign(check, {
+      status, returned: returnedAfter, returnedQty, accrualReversed: check.accrualReversed + accrualDelta, spentRestored: check.spentRestored + restoreDelta,
+    });
+    this.dirtyChecks.add(check.transactionId);
+    return {
+      outcome: 'ok', refundId: entry.transactionId, transactionId: req.transactionId, guestId, returned: money, accrualReversed: taken,
+      spentRestored: restoreDelta, writtenOff: accrualDelta - taken, balance: g.balance, checkStatus: status,
+    };
+  }
+
+  /** Takes back an accrual: its own lot first, then any, earliest expiry first; the rest is debt or let go by policy. */
+  private takeBack(g: MGuest, amount: number, ownN: number): number {
+    let left = amount;
+    for (const lot of [...g.lots.filter((l) => l.n === ownN), ...g.lots.filter((l) => l.n !== ownN)]) {
+      if (left === 0) break;
+      const take = Math.min(left, lot.remaining);
+      lot.remaining -= take;
+      left -= take;
+    }
+    g.lots = g.lots.filter((l) => l.remaining > 0);
+    const policy = this.config.program.refundDebtPolicy ?? 'negative';
+    const taken = policy === 'negative' ? amount : amount - left;
+    g.balance -= taken;
+    if (g.balance < 0 && policy === 'negative') g.debtAllowed = true;
+    return taken;
+  }
+
+  /** The expiry sweep of one shard: touches every guest whose agenda is due, in the index's key order. */
+  sweep(shard: number, now: number): number {
+    const due: Array<{ g: MGuest; first: number }> = [];
+    for (const g of this.guests.values()) {
+      if (g.shard !== shard) continue;
+      let first = Infinity;
+      for (const t of g.agenda) if (t <= now && t < first) first = t;
+      if (first !== Infinity) due.push({ g, first });
+    }
+    due.sort((a, b) => a.first - b.first || (a.g.id < b.g.id ? -1 : a.g.id > b.g.id ? 1 : 0));
+    for (const { g } of due) {
+      this.touch(g, now);
+      for (const t of [...g.agenda]) if (t <= now) g.agenda.delete(t);
+    }
+    return due.length;
+  }
+}
+
+export function totalOf(lines: readonly CheckLine[]): number {
+  let total = 0;
+  for (const l of lines) total += l.quantity * l.unitPrice;
+  return total;
+}
+
+function sameLines(a: readonly CheckLine[], b: readonly CheckLine[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i]!;
+    const y = b[i]!;
+    if (x.itemCode !== y.itemCode || (x.category ?? '') !== (y.category ?? '') || x.quantity !== y.quantity || x.unitPrice !== y.unitPrice) return false;
+  }
+  return true;
+}
+
+/** The documented precedence of a repeated commit key: card, time, currency, lines, points, hold. */
+function replayCommit(seen: CommitKey, req: CommitRequest): CommitResult {
+  const first = seen.req;
+  let outcome: CommitOutcome = 'exists';
+  if (first.card !== req.card) outcome = 'exists_with_different_card';
+  else if (first.time !== req.time) outcome = 'exists_with_different_time';
+  else if (first.currency !== req.currency) outcome = 'exists_with_different_currency';
+  else if (!sameLines(first.lines, req.lines)) outcome = 'exists_with_different_lines';
+  else if ((first.pointsSpent ?? 0) !== (req.pointsSpent ?? 0)) outcome = 'exists_with_different_points_spent';
+  else if ((first.holdId ?? '') !== (req.holdId ?? '')) outcome = 'exists_with_different_hold';
+  if (outcome === 'exists' && seen.result.outcome !== 'ok') return seen.result;
+  return { ...seen.result, outcome };
+}
+
+function refundLinesKey(req: RefundRequest): string {
+  return req.lines === undefined ? '' : req.lines.map((l) => `${l.line}:${l.quantity}`).join(',');
+}
+
+const calendars = new Map<string, Intl.DateTimeFormat>();
+
+/** [year, month 1..12, day, hour, minute, second] of `ms` on the wall clock of `timeZone`. */
+function wallClock(ms: number, timeZone: string): number[] {
+  let f = calendars.get(timeZone);
+  if (f === undefined) {
+    f = new Intl.DateTimeFormat('en-GB', { timeZone, hourCycle: 'h23', year: 'numeric', month: 'numeric', day: 'numeric', hour: 'numeric', minute: 'numeric', second: 'numeric' });
+    calendars.set(timeZone, f);
+  }
+  const p: Record<string, number> = {};
+  for (const part of f.formatToParts(ms)) if (part.type !== 'literal') p[part.type] = Number(part.value);
+  return [p.year!, p.month!, p.day!, p.hour!, p.minute!, p.second!];
+}
+
+/**
+ * `at` must be the first instant of the local day `months` and `days` after the
+ * local day of `from` (a day past a short month's end clamps to its last day).
+ */
+function checkLocalMidnight(at: number, timeZone: string, from: number, months: number, days: number): void {
+  const [y, m, d] = wallClock(from, timeZone) as [number, number, number];
+  const m0 = m - 1 + months;
+  const year = y + Math.floor(m0 / 12);
+  const month = m0 % 12;
+  const lastDay = new Date(Date.UTC(year, month + 1, 0)).getUTCDate();
+  const want = new Date(Date.UTC(year, month, Math.min(d, lastDay) + days));
+  const got = wallClock(at, timeZone);
+  const wantDay = [want.getUTCFullYear(), want.getUTCMonth() + 1, want.getUTCDate()];
+  const before = wallClock(at - 1, timeZone);
+  if (got.join() !== [...wantDay, 0, 0, 0].join() || before.slice(0, 3).join() === wantDay.join()) {
+    throw new ModelViolation(
+      `${new Date(at).toISOString()} is not local midnight of ${wantDay.join('-')} in ${timeZone} (${months} months ${days} days after ${new Date(from).toISOString()}): it reads ${got.join(',')}`,
+    );
+  }
+}

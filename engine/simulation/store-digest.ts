@@ -1,0 +1,28 @@
+// A fingerprint of everything a data folder holds: the simulation takes one before
+// and after a restart (state must be identical) and around a crashed transaction
+// (nothing of it may be visible).
+
+import { createHash } from 'node:crypto';
+import type { Store } from '../store.js';
+
+export function storeDigest(store: Store): string {
+  const h = createHash('sha256');
+  const dbs = {
+    guests: store.guests,
+    states: store.states,
+    cards: store.cards,
+    idempotency: store.idempotency,
+    transactions: store.transactions,
+    meta: store.meta,
+    checks: store.checks,
+    holds: store.holds,
+    refundKeys: store.refundKeys,
+    system: store.system,
+    expiries: store.expiries,
+  } as const;
+  for (const [name, db] of Object.entries(dbs)) {
+    h.update(`\u0000${name}\u0000`);
+    for (const { key, value } of (db as Store['meta']).getRange({})) h.update(`${JSON.stringify(key)}=${JSON.stringify(value)}\n`);
+  }
+  return h.digest('hex');
+}

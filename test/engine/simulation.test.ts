@@ -1,0 +1,87 @@
+// The ledger's seeded simulation (engine/simulation.ts) in CI: a short set of
+// seeds, each failing with the seed and step that replay it; the same seed gives
+// the same run; and the seeds together still reach what the simulation claims to
+// exercise (a simulation that quietly stopped crashing or refunding proves nothing).
+
+import { describe, expect, it } from 'vitest';
+import { simulate, type SimulationResult } from '../../dist/engine/simulation.js';
+import { tempDir } from '../helpers/engine.js';
+
+const SEEDS = Array.from({ length: 20 }, (_, i) => i + 1);
+const STEPS = 300;
+
+async function run(seed: number, steps = STEPS): Promise<SimulationResult> {
+  const tmp = tempDir(`kopilka-sim-${seed}-`);
+  try {
+    return await simulate({ seed, steps, dataDir: tmp.dir });
+  } finally {
+    tmp.remove();
+  }
+}
+
+const outcomes = new Map<string, number>();
+const totals = { crashes: 0, restarts: 0, breakage: 0, shards: new Set<number>(), policies: new Set<string>() };
+
+describe('ledger simulation', () => {
+  for (const seed of SEEDS) {
+    it(`seed ${seed}: ${STEPS} steps, every invariant after every step`, async () => {
+      const r = await run(seed);
+      const f = r.failure;
+      const why = f === undefined ? '' : `seed ${f.seed} fails at step ${f.step} (replay: npm run sim -- --seed ${f.seed} --steps ${f.step} --verbose): ${f.message}`;
+      expect(f, why).toBeUndefined();
+      expect(r.ok).toBe(true);
+      for (const [k, n] of Object.entries(r.stats.outcomes)) outcomes.set(k, (outcomes.get(k) ?? 0) + n);
+      totals.crashes += r.stats.crashes;
+      totals.restarts += r.stats.restarts;
+      totals.breakage += r.stats.system.breakage;
+      totals.shards.add(r.stats.shards);
+      totals.policies.add(r.stats.settings.program.refundDebtPolicy ?? 'negative');
+    });
+  }
+
+  it('the seeds reach every kind of step and answer the simulation claims', () => {
+    const reached = (k: string) => expect(outcomes.get(k) ?? 0, `no seed reached "${k}"`).toBeGreaterThan(0);
+    for (const k of [
+      'register ok', 'register exists',
+      'commit ok', 'commit exists', 'commit exists_with_different_card', 'commit exists_with_different_lines', 'commit exists_with_different_points_spent',
+      'commit insufficient_points', 'commit points_over_limit', 'commit points_over_hold', 'commit hold_expired', 'commit hold_not_found', 'commit hold_already_resolved', 'commit currency_mismatch',
+      'hold held', 'cancel ok', 'cancel hold_expired',
+      'refund ok', 'refund exists', 'refund exists_with_different_transaction', 'refund already_returned', 'refund refund_exceeds_check', 'refund transaction_not_found',
+      'adjust ok', 'adjust insufficient_points', 'sweep ok', 'balance ok', 'evaluate ok',
+    ]) reached(k);
+    expect(totals.crashes).toBeGreaterThan(0);
+    expect(totals.restarts).toBeGreaterThan(totals.crashes);
+    expect(totals.breakage, 'no points ever expired').toBeGreaterThan(0);
+    expect([...totals.shards].sort()).toEqual([1, 2, 3]);
+    expect([...totals.policies].sort()).toEqual(['clamp', 'negative']);
+  });
+
+  it('the same seed gives the same run; another seed another', async () => {
+    const a = await run(7, 200);
+    const b = await run(7, 200);
+    expect(b.stats).toEqual(a.stats);
+    expect(b.balances).toEqual(a.balances);
+    expect(b.digest).toBe(a.digest);
+    const c = await run(8, 200);
+    expect(c.digest).not.toBe(a.digest);
+  });
+
+  it('a shorter run is the prefix of a longer one, so --steps <failing step> replays a failure', async () => {
+    const logOf = async (steps: number) => {
+      const lines: string[] = [];
+      const tmp = tempDir('kopilka-sim-prefix-');
+      try {
+        await simulate({ seed: 11, steps, dataDir: tmp.dir, log: (line) => lines.push(line) });
+      } finally {
+        tmp.remove();
+      }
+      return lines;
+    };
+    // The short run's own steps, without what it does after its last one (final restart and retries).
+    const short = await logOf(120);
+    const steps = short.slice(0, short.findIndex((line) => line.startsWith('#121 ')));
+    const long = await logOf(240);
+    expect(steps.length).toBeGreaterThan(120);
+    expect(long.slice(0, steps.length)).toEqual(steps);
+  });
+});
