@@ -446,7 +446,9 @@ export class GuestActor {
     // Cumulative shares, floored, so that the last refund of a check reverses exactly what is left.
     const returnedAfter = progress.returned + money;
     const full = returnedAfter === check.total;
-    const share = (whole: number): number => (full || check.total === 0 ? whole : Math.floor((whole * returnedAfter) / check.total));
+    // In BigInt: points × money passes 2^53 on large checks, and the floor must be exact.
+    const share = (whole: number): number =>
+      full || check.total === 0 ? whole : Number((BigInt(whole) * BigInt(returnedAfter)) / BigInt(check.total));
     const accrualDelta = share(check.accrued) - progress.accrualReversed;
     const restoreDelta = share(check.spent) - progress.spentRestored;
 

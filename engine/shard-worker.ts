@@ -3,7 +3,7 @@
 // closed, so requests flow over the port without piscina's per-task cost.
 
 import { MessagePort, threadId } from 'node:worker_threads';
-import { toErrorBody } from '../protocol/errors.js';
+import { KopilkaError, toErrorBody } from '../protocol/errors.js';
 import type {
   AdjustRequest,
   BalanceRequest,
@@ -117,8 +117,10 @@ class ShardServer {
    * The writes of one incoming batch run in one transaction callback, in arrival
    * order, and share one LMDB transaction (one fsync) with whatever else this
    * thread writes in the same turn. Answers go out only once that transaction is
-   * flushed to disk, never before. A write that throws is answered with its error
-   * and leaves nothing behind: it writes only after its last check.
+   * flushed to disk, never before. A write refused with a coded error is answered
+   * with it and leaves nothing behind (the actor checks everything before its first
+   * write); any other exception may come after writes, so it aborts the whole
+   * transaction and every write of the batch fails with `internal`, to be retried.
    */
   private commitWrites(): void {
     const writes = this.writes;
@@ -131,6 +133,7 @@ class ShardServer {
           try {
             outcomes.push({ ok: true, result: w.run() });
           } catch (err) {
+            if (!(err instanceof KopilkaError)) throw err;
             outcomes.push({ ok: false, err });
           }
         }
@@ -147,6 +150,7 @@ class ShardServer {
           }
         },
         (err: unknown) => {
+          console.error(`kopilka: a write transaction of shard ${this.shard} aborted`, err);
           for (const w of writes) this.fail(w.id, err);
         },
       );

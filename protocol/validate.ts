@@ -135,8 +135,9 @@ function optBool(o: Obj, key: string): boolean | undefined {
 }
 
 // A hold id is "<guest id>.h<n>", a transaction id "<guest id>.<n>": both name the guest's shard.
-const HOLD_ID = /^\d+-\d+\.h\d+$/;
-const TRANSACTION_ID = /^\d+-\d+\.\d+$/;
+// Numbers without leading zeros: one id, one spelling (retries compare ids as text).
+const HOLD_ID = /^(0|[1-9]\d*)-[1-9]\d*\.h[1-9]\d*$/;
+const TRANSACTION_ID = /^(0|[1-9]\d*)-[1-9]\d*\.[1-9]\d*$/;
 
 function holdId(o: Obj, key: string): string {
   const v = str(o, key, L.id_chars_max);

@@ -225,3 +225,16 @@ describe('an aborted transaction', () => {
     expect(next.transactionId).toBe(`${g}.2`);
   });
 });
+
+describe('refund shares on very large checks', () => {
+  it('floors exactly where points × money pass 2^53', () => {
+    const l = open();
+    const g = l.register('C1');
+    const c = l.commit(g, [line(6_379_742_260, 2)]);
+    expect(c.accrued).toBe(637_974_226);
+    const r = l.refund(g, c.transactionId, { amount: 3_756_118_100 });
+    // floor(637,974,226 × 3,756,118,100 / 12,759,484,520), computed exactly.
+    expect(r.accrualReversed).toBe(Number((637_974_226n * 3_756_118_100n) / 12_759_484_520n));
+    expect(r.accrualReversed).toBe(187_805_905);
+  });
+});

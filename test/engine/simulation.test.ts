@@ -10,10 +10,10 @@ import { tempDir } from '../helpers/engine.js';
 const SEEDS = Array.from({ length: 20 }, (_, i) => i + 1);
 const STEPS = 300;
 
-async function run(seed: number, steps = STEPS): Promise<SimulationResult> {
+async function run(seed: number, steps = STEPS, aborts = false): Promise<SimulationResult> {
   const tmp = tempDir(`kopilka-sim-${seed}-`);
   try {
-    return await simulate({ seed, steps, dataDir: tmp.dir });
+    return await simulate({ seed, steps, dataDir: tmp.dir, aborts });
   } finally {
     tmp.remove();
   }
@@ -21,6 +21,18 @@ async function run(seed: number, steps = STEPS): Promise<SimulationResult> {
 
 const outcomes = new Map<string, number>();
 const totals = { crashes: 0, restarts: 0, breakage: 0, shards: new Set<number>(), policies: new Set<string>() };
+
+describe('ledger simulation with aborted write transactions', () => {
+  // Transactions that throw after writing and are rolled back, then go on without a restart.
+  for (const seed of [37, 41, 42, 43, 44]) {
+    it(`seed ${seed}: ${STEPS} steps with aborts`, async () => {
+      const r = await run(seed, STEPS, true);
+      const f = r.failure;
+      expect(f, f && `replay: npm run sim -- --seed ${f.seed} --steps ${f.step} --aborts --verbose: ${f.message}`).toBeUndefined();
+      expect(r.stats.aborts).toBeGreaterThan(0);
+    });
+  }
+});
 
 describe('ledger simulation', () => {
   for (const seed of SEEDS) {
