@@ -2,6 +2,9 @@
 
 import { type ChildProcess, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll } from 'vitest';
+import { adminDatabase } from './admin-db.js';
+import { tempDir } from './engine.js';
 
 const main = fileURLToPath(new URL('../../dist/main.js', import.meta.url));
 
@@ -49,4 +52,22 @@ export function startProcess(dataDir: string, env: Record<string, string> = {}):
       reject(new Error(`kopilka exited with ${code} before it was ready:\n${out}`));
     });
   });
+}
+
+/**
+ * A data folder and an admin database of the test file's own (the demo is seeded
+ * with the folder's terminal key), both removed after the file; `env` goes to
+ * `startProcess`.
+ */
+export function processFixture(prefix: string): { dir: string; env: () => Record<string, string> } {
+  const tmp = tempDir(prefix);
+  let db: Awaited<ReturnType<typeof adminDatabase>> | undefined;
+  beforeAll(async () => {
+    db = await adminDatabase();
+  });
+  afterAll(async () => {
+    await db?.dispose();
+    tmp.remove();
+  });
+  return { dir: tmp.dir, env: () => ({ DATABASE_URL: db?.databaseUrl ?? '' }) };
 }

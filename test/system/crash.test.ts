@@ -1,24 +1,12 @@
 // The promise: a commit acknowledged is durable. kill -9 in the middle of a storm
 // of commits, restart, and every acknowledged commit is there exactly once.
 
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { adminDatabase } from '../helpers/admin-db.js';
-import { CHECK_TIME, tempDir } from '../helpers/engine.js';
-import { startProcess } from '../helpers/process.js';
+import { describe, expect, it } from 'vitest';
+import { CHECK_TIME } from '../helpers/engine.js';
+import { processFixture, startProcess } from '../helpers/process.js';
 import { WsClient } from '../helpers/ws-client.js';
 
-const tmp = tempDir('kopilka-crash-');
-// Each file its own admin database: the demo is seeded with this folder's terminal key.
-let db: Awaited<ReturnType<typeof adminDatabase>>;
-let env: Record<string, string>;
-beforeAll(async () => {
-  db = await adminDatabase();
-  env = { DATABASE_URL: db.databaseUrl ?? '' };
-});
-afterAll(async () => {
-  await db.dispose();
-  tmp.remove();
-});
+const fx = processFixture('kopilka-crash-');
 
 const OUTLET = 'outlet-1';
 const commitBody = (card: string, key: string) => ({
@@ -30,7 +18,7 @@ const ACCRUE = 500;
 
 describe('kill -9 under load', () => {
   it('keeps every acknowledged commit exactly once across a crash and a clean restart', async () => {
-    let k = await startProcess(tmp.dir, env);
+    let k = await startProcess(fx.dir, fx.env());
     const cards = Array.from({ length: 8 }, (_, i) => `CRASH-${i}`);
     const setup = await WsClient.connect(k.http, k.terminalKey);
     for (const card of cards) expect((await setup.request('register', { outlet: OUTLET, card })).result.outcome).toBe('ok');
@@ -62,7 +50,7 @@ describe('kill -9 under load', () => {
     await Promise.all(writers);
     expect(acked.size).toBeGreaterThan(100);
 
-    k = await startProcess(tmp.dir, env);
+    k = await startProcess(fx.dir, fx.env());
     const c = await WsClient.connect(k.http, k.terminalKey);
     // Every acknowledged key answers `exists` with its first transaction.
     const ackedList = [...acked];
@@ -91,7 +79,7 @@ describe('kill -9 under load', () => {
     // A clean stop (SIGTERM drains) and a restart keep it all.
     k.child.kill('SIGTERM');
     expect(await k.exited).toBe(0);
-    k = await startProcess(tmp.dir, env);
+    k = await startProcess(fx.dir, fx.env());
     const again = await WsClient.connect(k.http, k.terminalKey);
     for (const card of cards) {
       const keys = sent.filter((s) => s.card === card).length;

@@ -4,26 +4,14 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { adminDatabase } from '../helpers/admin-db.js';
-import { CHECK_TIME, tempDir } from '../helpers/engine.js';
-import { startProcess } from '../helpers/process.js';
+import { describe, expect, it } from 'vitest';
+import { CHECK_TIME } from '../helpers/engine.js';
+import { processFixture, startProcess } from '../helpers/process.js';
 import { WsClient } from '../helpers/ws-client.js';
 
 const run = promisify(execFile);
 const verifyScript = fileURLToPath(new URL('../../dist/scripts/verify.js', import.meta.url));
-const tmp = tempDir('kopilka-ledger-crash-');
-// Each file its own admin database: the demo is seeded with this folder's terminal key.
-let db: Awaited<ReturnType<typeof adminDatabase>>;
-let env: Record<string, string>;
-beforeAll(async () => {
-  db = await adminDatabase();
-  env = { DATABASE_URL: db.databaseUrl ?? '' };
-});
-afterAll(async () => {
-  await db.dispose();
-  tmp.remove();
-});
+const fx = processFixture('kopilka-ledger-crash-');
 
 const OUTLET = 'outlet-1';
 const checkOf = (card: string, key: string, extra: Record<string, unknown> = {}) => ({
@@ -33,7 +21,7 @@ const checkOf = (card: string, key: string, extra: Record<string, unknown> = {})
 
 describe('kill -9 during commits and refunds', () => {
   it('loses and doubles nothing acknowledged, and verify is clean', async () => {
-    let k = await startProcess(tmp.dir, env);
+    let k = await startProcess(fx.dir, fx.env());
     const cards = Array.from({ length: 6 }, (_, i) => `LC-${i}`);
     const setup = await WsClient.connect(k.http, k.terminalKey);
     for (const card of cards) await setup.request('register', { outlet: OUTLET, card });
@@ -84,7 +72,7 @@ describe('kill -9 during commits and refunds', () => {
     expect(refunds.size).toBeGreaterThan(5);
     expect(holds).toBeGreaterThan(3);
 
-    k = await startProcess(tmp.dir, env);
+    k = await startProcess(fx.dir, fx.env());
     const c = await WsClient.connect(k.http, k.terminalKey);
     for (const [key, { body, transactionId }] of commits) {
       const r = await c.request('commit', body);
@@ -100,17 +88,17 @@ describe('kill -9 during commits and refunds', () => {
     k.child.kill('SIGTERM');
     expect(await k.exited).toBe(0);
 
-    const audit = await run(process.execPath, [verifyScript, tmp.dir]);
+    const audit = await run(process.execPath, [verifyScript, fx.dir]);
     expect(audit.stdout).toMatch(/: clean$/m);
   });
 
   it('verify reports a tampered balance and exits non-zero', async () => {
     const { openStore } = await import('../../dist/engine/store.js');
-    const store = openStore(tmp.dir);
+    const store = openStore(fx.dir);
     const [first] = [...store.states.getRange({ limit: 1 })];
     await store.states.put(first!.key, { ...first!.value, points: { ...first!.value.points, balance: first!.value.points.balance + 1 } });
     await store.close();
-    const failed = await run(process.execPath, [verifyScript, tmp.dir]).then(() => null, (e: any) => e);
+    const failed = await run(process.execPath, [verifyScript, fx.dir]).then(() => null, (e: any) => e);
     expect(failed?.code).toBe(1);
     expect(failed.stdout).toMatch(/DIFFERENCE balance equals its postings/);
   });
