@@ -52,6 +52,7 @@ import {
   type Posting,
   type Store,
   type SystemAccount,
+  type SystemBalances,
   type TransactionRecord,
   guestAccount,
   guestShard,
@@ -175,10 +176,7 @@ export class GuestActor {
     };
     this.store.transactions.putSync([this.shard, n], record);
     this.store.states.putSync(guestId, next);
-    for (const [debit, creditTo, amount] of entry.postings) {
-      if (!debit.startsWith('g:')) this.moveSystem(debit as SystemAccount, -amount);
-      if (!creditTo.startsWith('g:')) this.moveSystem(creditTo as SystemAccount, amount);
-    }
+    this.moveSystem(entry.postings);
     return next;
   }
 
@@ -195,9 +193,18 @@ export class GuestActor {
     return this.journal + 1;
   }
 
-  private moveSystem(account: SystemAccount, delta: number): void {
-    const key: [number, string] = [this.shard, account];
-    this.store.system.putSync(key, (this.store.system.get(key) ?? 0) + delta);
+  /** Applies the postings' system-account sides to the shard's one system record. */
+  private moveSystem(postings: readonly Posting[]): void {
+    let balances: SystemBalances | undefined;
+    for (const [debit, creditTo, amount] of postings) {
+      if (!debit.startsWith('g:')) (balances ??= this.systemBalances())[debit as SystemAccount] -= amount;
+      if (!creditTo.startsWith('g:')) (balances ??= this.systemBalances())[creditTo as SystemAccount] += amount;
+    }
+    if (balances !== undefined) this.store.system.putSync(this.shard, balances);
+  }
+
+  private systemBalances(): SystemBalances {
+    return { liability: 0, redemption: 0, breakage: 0, ...this.store.system.get(this.shard) };
   }
 
   private lotTimes(now: number): { activatesAt: number; expiresAt: number } {

@@ -26,7 +26,7 @@ import { GuestReader } from './guest-reader.js';
 import { type ExpectedEntry, type MGuest, LedgerModel, ModelError, ModelViolation } from './simulation/model.js';
 import { Prng } from './simulation/prng.js';
 import { storeDigest } from './simulation/store-digest.js';
-import { SYSTEM_ACCOUNTS, type Store, guestOfId, openStore } from './store.js';
+import { SYSTEM_ACCOUNTS, type Store, guestOfId, openStore, systemBalance } from './store.js';
 import { verifyStore } from './verify.js';
 
 export interface SimulationOptions {
@@ -973,7 +973,7 @@ class Simulation {
   private checkSystem(): void {
     for (let shard = 0; shard < this.shardCount; shard++) {
       for (const account of SYSTEM_ACCOUNTS) {
-        const got = this.store.system.get([shard, account]) ?? 0;
+        const got = systemBalance(this.store, shard, account);
         const want = this.model.system[shard]![account];
         if (got !== want) throw new Divergence(`shard ${shard} ${account}: stored ${got}, the model has ${want}`);
       }

@@ -46,6 +46,11 @@ export type Posting = [debit: string, credit: string, amount: number];
 
 export const SYSTEM_ACCOUNTS = ['liability', 'redemption', 'breakage'] as const;
 export type SystemAccount = (typeof SYSTEM_ACCOUNTS)[number];
+export type SystemBalances = Record<SystemAccount, number>;
+
+export function systemBalance(store: Store, shard: number, account: SystemAccount): number {
+  return store.system.get(shard)?.[account] ?? 0;
+}
 export const guestAccount = (guestId: string): string => `g:${guestId}`;
 
 /** A journal entry: immutable once written; corrections are new entries that reverse. */
@@ -143,8 +148,8 @@ export interface Store {
   refundKeys: Database<RefundKeyRecord, [string, string]>;
   /** [outlet, idempotency key] of an adjustment → record. */
   adjustKeys: Database<AdjustKeyRecord, [string, string]>;
-  /** [shard, system account] → balance: the shard's side of every posting. */
-  system: Database<number, [number, string]>;
+  /** shard → its system accounts' balances: the shard's side of every posting, one record so a commit reads and writes it once. */
+  system: Database<SystemBalances, number>;
   /** [shard, expiresAt, guestId] → lots to burn at that time (the expiry sweep's agenda). */
   expiries: Database<null, [number, number, string]>;
   close(): Promise<void>;
@@ -174,7 +179,7 @@ export function openStore(dataDir: string): Store {
     holds: root.openDB<HoldRecord, string>({ name: 'holds' }),
     refundKeys: root.openDB<RefundKeyRecord, [string, string]>({ name: 'refund-keys' }),
     adjustKeys: root.openDB<AdjustKeyRecord, [string, string]>({ name: 'adjust-keys' }),
-    system: root.openDB<number, [number, string]>({ name: 'system' }),
+    system: root.openDB<SystemBalances, number>({ name: 'system' }),
     expiries: root.openDB<null, [number, number, string]>({ name: 'expiries' }),
     close: () => root.close(),
   };

@@ -56,16 +56,17 @@ export function verifyStore(store: Store): VerifyReport {
   for (const v of balances.values()) sum += v;
   if (sum !== 0) report({ what: 'the points ledger sums to zero', where: 'all accounts', expected: 0, found: sum });
 
-  for (const { key, value } of store.system.getRange({})) {
-    const [shard, account] = key as [number, string];
-    const derived = balances.get(`${shard}:${account}`) ?? 0;
-    if (derived !== value) report({ what: 'system balance equals its postings', where: `shard ${shard} ${account}`, expected: derived, found: value });
+  for (const { key: shard, value } of store.system.getRange({})) {
+    for (const account of SYSTEM_ACCOUNTS) {
+      const derived = balances.get(`${shard}:${account}`) ?? 0;
+      if (derived !== value[account]) report({ what: 'system balance equals its postings', where: `shard ${shard} ${account}`, expected: derived, found: value[account] });
+    }
   }
   for (const account of balances.keys()) {
     if (account.startsWith('g:')) continue;
     const [shard, name] = account.split(':') as [string, string];
     if (!SYSTEM_ACCOUNTS.includes(name as (typeof SYSTEM_ACCOUNTS)[number])) report({ what: 'postings name known accounts', where: account });
-    if (store.system.get([Number(shard), name]) === undefined) report({ what: 'a system account with postings is stored', where: account });
+    if (store.system.get(Number(shard)) === undefined) report({ what: 'a system account with postings is stored', where: account });
   }
 
   let guests = 0;

@@ -70,8 +70,8 @@ export class Ledger {
     return this.reader.balance(this.actor.currentConfig, guestId, { outlet: OUTLET, card: 'x', limit, expiringWithinDays });
   }
 
-  system(account: string): number {
-    return this.store.system.get([0, account]) ?? 0;
+  system(account: 'liability' | 'redemption' | 'breakage'): number {
+    return this.store.system.get(0)?.[account] ?? 0;
   }
 
   differences() {
