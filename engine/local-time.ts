@@ -1,25 +1,8 @@
 // Calendar arithmetic in the organization's time zone: points activate and expire
-// at local midnight, whatever the server's zone. Formatters are made once per zone.
+// at local midnight, whatever the server's zone. Local parts come from the one
+// per-zone formatter the rules use (rules/local-time.ts).
 
-const formatters = new Map<string, Intl.DateTimeFormat>();
-
-function formatter(timeZone: string): Intl.DateTimeFormat {
-  let f = formatters.get(timeZone);
-  if (f === undefined) {
-    f = new Intl.DateTimeFormat('en-US', {
-      timeZone,
-      hourCycle: 'h23',
-      year: 'numeric',
-      month: 'numeric',
-      day: 'numeric',
-      hour: 'numeric',
-      minute: 'numeric',
-      second: 'numeric',
-    });
-    formatters.set(timeZone, f);
-  }
-  return f;
-}
+import { daysInMonth, localTime } from './rules/local-time.js';
 
 export interface LocalDate {
   year: number;
@@ -28,22 +11,15 @@ export interface LocalDate {
   day: number;
 }
 
-function parts(ms: number, timeZone: string): LocalDate & { hour: number; minute: number; second: number } {
-  const out: Record<string, number> = {};
-  for (const p of formatter(timeZone).formatToParts(ms)) if (p.type !== 'literal') out[p.type] = Number(p.value);
-  return { year: out.year!, month: out.month!, day: out.day!, hour: out.hour!, minute: out.minute!, second: out.second! };
-}
-
 export function localDate(ms: number, timeZone: string): LocalDate {
-  const p = parts(ms, timeZone);
+  const p = localTime(ms, timeZone);
   return { year: p.year, month: p.month, day: p.day };
 }
 
-/** Milliseconds the zone is ahead of UTC at `ms`. */
+/** Milliseconds the zone is ahead of UTC at `ms` (zones' offsets are whole minutes). */
 function offsetAt(ms: number, timeZone: string): number {
-  const p = parts(ms, timeZone);
-  const asUtc = Date.UTC(p.year, p.month - 1, p.day, p.hour, p.minute, p.second);
-  return asUtc - Math.floor(ms / 1000) * 1000;
+  const p = localTime(ms, timeZone);
+  return Date.UTC(p.year, p.month - 1, p.day, p.hour, p.minute) - Math.floor(ms / 60_000) * 60_000;
 }
 
 /** Epoch ms of local midnight starting `date` in the zone. */
@@ -60,7 +36,7 @@ export function addToDate(date: LocalDate, months: number, days: number): LocalD
   const monthIndex = date.month - 1 + months;
   const year = date.year + Math.floor(monthIndex / 12);
   const month = ((monthIndex % 12) + 12) % 12;
-  const lastDay = new Date(Date.UTC(year, month + 1, 0)).getUTCDate();
+  const lastDay = daysInMonth(year, month + 1);
   const shifted = new Date(Date.UTC(year, month, Math.min(date.day, lastDay) + days));
   return { year: shifted.getUTCFullYear(), month: shifted.getUTCMonth() + 1, day: shifted.getUTCDate() };
 }
