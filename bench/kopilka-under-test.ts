@@ -43,7 +43,9 @@ async function start(): Promise<KopilkaUnderTest> {
   process.stderr.write(`bench: seeded ${bench_guests_count} guests in ${Math.round(performance.now() - seeded)} ms\n`);
   writeFileSync(join(dir, 'demo-secrets.json'), JSON.stringify({ terminalKey: bench_terminal_key, adminToken: bench_admin_token }));
   const main = fileURLToPath(new URL('../main.js', import.meta.url));
-  const child = spawn(process.execPath, [main], {
+  // KOPILKA_BENCH_NODE_ARGS passes flags to kopilka's node, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof".
+  const nodeArgs = (process.env.KOPILKA_BENCH_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
+  const child = spawn(process.execPath, [...nodeArgs, main], {
     env: {
       ...process.env,
       KOPILKA_DATA_DIR: dir,

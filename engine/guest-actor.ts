@@ -77,6 +77,27 @@ export class GuestActor {
   /** Last journal number written, or -1 before the first look at the journal. */
   private journal = -1;
 
+  /** The batch running now (see `inBatch`), or undefined when each operation stands alone. */
+  private batch: { journalChecked: boolean; system: SystemBalances | undefined } | undefined;
+
+  /**
+   * Runs several operations inside one LMDB write transaction (the caller's) and
+   * does once per batch what would otherwise be done once per operation: the
+   * journal counter is checked against the journal once, and the shard's system
+   * record is read once and written once, at the end. If `work` throws, nothing of
+   * the batch is written here and the caller's transaction must abort.
+   */
+  inBatch<T>(work: () => T): T {
+    this.batch = { journalChecked: false, system: undefined };
+    try {
+      const result = work();
+      if (this.batch.system !== undefined) this.store.system.putSync(this.shard, this.batch.system);
+      return result;
+    } finally {
+      this.batch = undefined;
+    }
+  }
+
   setConfig(config: ConfigSnapshot): void {
     // One reference swap: a check started under the old version finishes under it.
     this.config = config;
@@ -187,20 +208,26 @@ export class GuestActor {
    * again from the journal, so an abort leaves no gap.
    */
   private nextJournalNumber(): number {
-    if (this.journal < 0 || (this.journal > 0 && !this.store.transactions.doesExist([this.shard, this.journal]))) {
-      this.journal = lastJournalNumber(this.store, this.shard);
+    if (this.batch?.journalChecked !== true) {
+      if (this.journal < 0 || (this.journal > 0 && !this.store.transactions.doesExist([this.shard, this.journal]))) {
+        this.journal = lastJournalNumber(this.store, this.shard);
+      }
+      if (this.batch !== undefined) this.batch.journalChecked = true;
     }
     return this.journal + 1;
   }
 
   /** Applies the postings' system-account sides to the shard's one system record. */
   private moveSystem(postings: readonly Posting[]): void {
-    let balances: SystemBalances | undefined;
+    let balances: SystemBalances | undefined = this.batch?.system;
     for (const [debit, creditTo, amount] of postings) {
       if (!debit.startsWith('g:')) (balances ??= this.systemBalances())[debit as SystemAccount] -= amount;
       if (!creditTo.startsWith('g:')) (balances ??= this.systemBalances())[creditTo as SystemAccount] += amount;
     }
-    if (balances !== undefined) this.store.system.putSync(this.shard, balances);
+    if (balances === undefined) return;
+    // In a batch the record is written once, when the batch ends.
+    if (this.batch !== undefined) this.batch.system = balances;
+    else this.store.system.putSync(this.shard, balances);
   }
 
   private systemBalances(): SystemBalances {

@@ -129,14 +129,16 @@ class ShardServer {
     const outcomes: Array<{ ok: true; result: Operations[Op]['result'] } | { ok: false; err: unknown }> = [];
     this.store.root
       .transaction(() => {
-        for (const w of writes) {
-          try {
-            outcomes.push({ ok: true, result: w.run() });
-          } catch (err) {
-            if (!(err instanceof KopilkaError)) throw err;
-            outcomes.push({ ok: false, err });
+        this.actor.inBatch(() => {
+          for (const w of writes) {
+            try {
+              outcomes.push({ ok: true, result: w.run() });
+            } catch (err) {
+              if (!(err instanceof KopilkaError)) throw err;
+              outcomes.push({ ok: false, err });
+            }
           }
-        }
+        });
       })
       .then(() => this.store.root.flushed)
       .then(

@@ -400,11 +400,16 @@ class Simulation {
     this.say(n, `reconfigure to version ${this.config.version}: ${JSON.stringify(program)}`);
   }
 
+  /** Runs `work` inside every actor's batch, as a shard worker runs a batch of writes. */
+  private inBatches<T>(work: () => T): T {
+    return this.actors.reduce<() => T>((inner, actor) => () => actor.inBatch(inner), work)();
+  }
+
   /** Runs one action on the engine (perhaps crashing its transaction) and on the model, and compares. */
   private async act(n: number, action: Action, faults = true): Promise<void> {
     const fault = action.writes && faults ? (this.prng.chance(crash_probability) ? 'crash' : this.aborts && this.prng.chance(abort_probability) ? 'abort' : undefined) : undefined;
     if (fault !== undefined) return this.crash(n, action, fault);
-    const got = action.writes ? this.store.root.transactionSync(() => answer(action.engine)) : answer(action.engine);
+    const got = action.writes ? this.store.root.transactionSync(() => this.inBatches(() => answer(action.engine))) : answer(action.engine);
     const want = modelAnswer(action.model);
     const outcome = 'value' in got ? outcomeOf(action.op, got.value) : got.error;
     const shown = 'value' in got && typeof got.value === 'number' ? String(got.value) : outcome;
@@ -427,10 +432,12 @@ class Simulation {
     this.say(n, `${action.label} → ${fault} inside the transaction`);
     const before = storeDigest(this.store);
     try {
-      this.store.root.transactionSync(() => {
-        answer(action.engine);
-        throw new SimulatedCrash(fault);
-      });
+      this.store.root.transactionSync(() =>
+        this.inBatches(() => {
+          answer(action.engine);
+          throw new SimulatedCrash(fault);
+        }),
+      );
     } catch (err) {
       if (!(err instanceof SimulatedCrash)) throw err;
     }
