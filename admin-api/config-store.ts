@@ -5,12 +5,16 @@
 // published version always matches the tables it was built from.
 
 import assert from 'node:assert/strict';
-import type {
-  BonusProgramConfig,
-  ConfigSnapshot,
-  OrganizationConfig,
-  OutletConfig,
-  TerminalConfig,
+import type { RulesConfig } from '../engine/rules/model.js';
+import {
+  emptyRules,
+  withRules,
+  type BonusProgramConfig,
+  type ConfigSnapshot,
+  type OrganizationConfig,
+  type OutletConfig,
+  type StoredConfigSnapshot,
+  type TerminalConfig,
 } from '../protocol/config.js';
 import { KopilkaError } from '../protocol/errors.js';
 import type { SqlClient } from './sql-client.js';
@@ -90,11 +94,13 @@ export async function publishVersion(q: SqlClient, author: string): Promise<Conf
   return snapshot;
 }
 
+/** The newest version; one published before promotions existed gets empty rules. */
 export async function readCurrentSnapshot(sql: SqlClient): Promise<ConfigSnapshot | null> {
-  const { rows } = await sql.query<{ snapshot: ConfigSnapshot }>(
+  const { rows } = await sql.query<{ snapshot: StoredConfigSnapshot }>(
     'select snapshot from config_versions order by version desc limit 1',
   );
-  return rows[0]?.snapshot ?? null;
+  const snapshot = rows[0]?.snapshot;
+  return snapshot === undefined ? null : withRules(snapshot);
 }
 
 /** Newest first. */
@@ -151,6 +157,28 @@ export async function readProgram(q: SqlClient, organizationId: string): Promise
   };
 }
 
+/**
+ * The organization's promotions configuration, as validateRules normalized it
+ * when it was saved; no row yet (nothing configured, or a database from before
+ * promotions) is the empty configuration.
+ */
+export async function readRules(q: SqlClient, organizationId: string): Promise<RulesConfig> {
+  const { rows } = await q.query<{ document: RulesConfig }>(
+    'select document from rules where organization_id = $1',
+    [organizationId],
+  );
+  return rows[0]?.document ?? emptyRules();
+}
+
+/** Stores a document validateRules accepted (its normalized `config`); publish in the same transaction. */
+export async function writeRules(q: SqlClient, organizationId: string, rules: RulesConfig): Promise<void> {
+  await q.query(
+    `insert into rules (organization_id, document, updated_at) values ($1, $2::jsonb, now())
+     on conflict (organization_id) do update set document = excluded.document, updated_at = excluded.updated_at`,
+    [organizationId, JSON.stringify(rules)],
+  );
+}
+
 async function buildSnapshot(
   q: SqlClient,
   version: number,
@@ -183,5 +211,6 @@ async function buildSnapshot(
       (t): TerminalConfig => ({ id: t.id, outletId: t.outlet_id, keySha256: t.key_sha256 }),
     ),
     program,
+    rules: await readRules(q, organization.id),
   };
 }

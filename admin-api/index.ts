@@ -18,7 +18,11 @@
 //
 // Routes: GET /healthz; GET /v1/config; GET /v1/config/versions?limit=N;
 // GET|PUT /v1/program; GET|POST /v1/outlets; GET|POST /v1/terminals;
-// DELETE /v1/terminals/:id. See routes.ts.
+// DELETE /v1/terminals/:id. See routes.ts. Promotions (rules-routes.ts):
+// GET /v1/rules; PUT /v1/rules/settings|catalog; PUT /v1/rules/accounts/:id;
+// PUT /v1/rules/partners/:id; GET /v1/periods; GET|PUT|DELETE /v1/periods/:id;
+// GET /v1/promotions?status=; GET|PUT /v1/promotions/:id;
+// POST /v1/promotions/:id/archive; POST /v1/simulate.
 
 export { startAdminApi, type AdminApi, type AdminApiOptions } from './server.js';
 export { openSqlClient, openPgPool, openPglite, type SqlClient, type SqlClientOptions } from './sql-client.js';
@@ -26,4 +30,7 @@ export { migrations, runMigrations, type Migration } from './migrations.js';
 export { seedDemo, type SeedDemoOptions } from './demo.js';
 export { readCurrentSnapshot, listVersions, type VersionInfo } from './config-store.js';
 export { newTerminalKey, terminalKeySha256 } from './terminal-key.js';
-export type { ConfigSnapshot } from '../protocol/config.js';
+export { CompiledRulesCache } from './compiled-rules-cache.js';
+export { RulesInvalidError, type RulesErrorBody } from './rules-edits.js';
+export { validateSimulateRequest, type SimulateRequest } from './simulate-request.js';
+export { emptyRules, withRules, type ConfigSnapshot, type StoredConfigSnapshot } from '../protocol/config.js';

@@ -23,3 +23,21 @@ export const pg_pool_connections_max = 10;
 export const pg_connect_timeout_ms = 5_000;
 /** close() lets requests in flight finish for this long, then cuts their sockets. */
 export const close_drain_ms = 5_000;
+/**
+ * Bodies of the promotions routes (a rules section, a promotion, a simulation
+ * with a whole draft document): one promotion may list 1 000 item codes and the
+ * catalog tens of thousands of tagged items, beyond the 64 KiB of other bodies.
+ * The document's own bounds (engine/rules/limits.ts) apply after parsing.
+ */
+export const rules_body_bytes_max = 4 * 1024 * 1024;
+/**
+ * Tags, segments and outlet tags of a simulated guest or check: the largest list
+ * a CEL comprehension may range over (engine/rules/limits.ts cel_context_list_max).
+ */
+export { cel_context_list_max as simulate_list_values_max } from '../engine/rules/limits.js';
+/** Entries of a simulated guest's attributes, balances, counters and usage maps. */
+export const simulate_map_entries_max = 200;
+/** Characters of a simulated guest attribute's value, as a rules condition may name it. */
+export const simulate_attribute_chars_max = 200;
+/** Characters of an IANA time zone name ("America/Argentina/ComodRivadavia" is 32). */
+export const time_zone_chars_max = 64;

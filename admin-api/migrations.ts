@@ -72,6 +72,22 @@ export const migrations: readonly Migration[] = [
         add column refund_debt_policy text not null default 'negative' check (refund_debt_policy in ('negative', 'clamp'));
     `,
   },
+  {
+    // The promotions configuration is one document per organization, not a row
+    // per period or promotion: it is validated whole (a promotion names periods
+    // and accounts), its order means something (promotions of equal priority
+    // rank in the order given), and the engine reads it whole. So the row holds
+    // exactly the normalized document validateRules accepted, and a change
+    // rewrites it in the transaction that publishes it. No row: no promotions.
+    id: '0003_rules',
+    sql: `
+      create table rules (
+        organization_id text primary key references organizations (id),
+        document jsonb not null,
+        updated_at timestamptz not null default now()
+      );
+    `,
+  },
 ];
 
 /** Applies the migrations this database lacks; returns the ids applied now. */

@@ -31,6 +31,13 @@ type FieldSpec = (IntegerField | TextField) & { required: boolean };
 
 export type BodySchema = Readonly<Record<string, FieldSpec>>;
 
+/**
+ * A body checked by a function instead of a flat field list (the nested
+ * simulate request, rules documents): it returns the checked body or throws a
+ * coded error naming the field.
+ */
+export type BodyCheck = (body: unknown) => unknown;
+
 const id_pattern = new RegExp(`^[A-Za-z0-9_.-]{1,${id_chars_max}}$`);
 
 const idField: FieldSpec = {
@@ -103,6 +110,11 @@ export interface OutletBody {
 export interface TerminalBody {
   id: string;
   outletId: string;
+}
+
+/** Returns `body` checked by a route's schema or check function. */
+export function checkBody(schema: BodySchema | BodyCheck, body: unknown): unknown {
+  return typeof schema === 'function' ? schema(body) : validateBody(schema, body);
 }
 
 /** Returns `body` checked against `schema`; throws `invalid_field` at the first bad field. */

@@ -6,17 +6,20 @@ import assert from 'node:assert/strict';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { ConfigSnapshot } from '../protocol/config.js';
 import { KopilkaError } from '../protocol/errors.js';
+import type { CompiledRulesCache } from './compiled-rules-cache.js';
 import { changeConfig, listVersions, readCurrentSnapshot } from './config-store.js';
 import { versions_limit_default, versions_limit_max } from './limits.js';
 import {
   outletSchema,
   programSchema,
   terminalSchema,
+  type BodyCheck,
   type BodySchema,
   type OutletBody,
   type ProgramBody,
   type TerminalBody,
 } from './request-schemas.js';
+import { rulesRoutes } from './rules-routes.js';
 import type { SqlClient } from './sql-client.js';
 import { newTerminalKey, terminalKeySha256 } from './terminal-key.js';
 
@@ -30,6 +33,8 @@ export interface RouteRequest {
   body: unknown;
   /** Who is making the change, for the version history. */
   author: string;
+  /** This server's published rules, compiled once per version (for simulation). */
+  compiledRules: CompiledRulesCache;
 }
 
 export interface RouteReply {
@@ -43,8 +48,10 @@ export interface RouteReply {
 export interface Route {
   method: 'GET' | 'POST' | 'PUT' | 'DELETE';
   path: RegExp;
-  /** The body schema; null when the route reads no body. */
-  schema: BodySchema | null;
+  /** The body schema, or the function that checks it; null when the route reads no body. */
+  schema: BodySchema | BodyCheck | null;
+  /** The largest body it reads, bytes; default body_bytes_max. */
+  bodyBytesMax?: number;
   handle(request: RouteRequest): Promise<RouteReply>;
 }
 
@@ -58,6 +65,7 @@ export const routes: readonly Route[] = [
   { method: 'GET', path: /^\/v1\/terminals$/, schema: null, handle: getTerminals },
   { method: 'POST', path: /^\/v1\/terminals$/, schema: terminalSchema, handle: postTerminal },
   { method: 'DELETE', path: /^\/v1\/terminals\/([^/]+)$/, schema: null, handle: deleteTerminal },
+  ...rulesRoutes,
 ];
 
 /** What the engine polls: the current snapshot, cached by version. */

@@ -7,11 +7,12 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import type { ConfigSnapshot } from '../protocol/config.js';
 import { httpStatusOf, KopilkaError, toErrorBody } from '../protocol/errors.js';
+import { CompiledRulesCache } from './compiled-rules-cache.js';
 import { readCurrentSnapshot } from './config-store.js';
 import { seedDemo } from './demo.js';
 import { author_chars_max, body_bytes_max, close_drain_ms } from './limits.js';
 import { runMigrations } from './migrations.js';
-import { validateBody } from './request-schemas.js';
+import { checkBody } from './request-schemas.js';
 import { routes, type Route, type RouteReply } from './routes.js';
 import { openSqlClient, type SqlClient } from './sql-client.js';
 
@@ -58,12 +59,13 @@ export async function startAdminApi(options: AdminApiOptions): Promise<AdminApi>
   try {
     await runMigrations(sql);
     const notify = publishNotifier(opts.onPublish);
+    const compiledRules = new CompiledRulesCache();
     if (opts.demoTerminalKey !== undefined) {
       const seeded = await seedDemo(sql, { terminalKey: opts.demoTerminalKey });
       if (seeded !== null) notify(seeded);
     }
     const server = createServer((req, res) => {
-      void handle(req, res, { sql, tokenDigest: opts.tokenDigest, notify });
+      void handle(req, res, { sql, tokenDigest: opts.tokenDigest, notify, compiledRules });
     });
     const port = await listen(server, opts.port, opts.host);
     const host = opts.host.includes(':') ? `[${opts.host}]` : opts.host;
@@ -133,6 +135,7 @@ interface HandlerContext {
   sql: SqlClient;
   tokenDigest: Buffer;
   notify: (snapshot: ConfigSnapshot) => void;
+  compiledRules: CompiledRulesCache;
 }
 
 async function handle(req: IncomingMessage, res: ServerResponse, ctx: HandlerContext): Promise<void> {
@@ -143,8 +146,11 @@ async function handle(req: IncomingMessage, res: ServerResponse, ctx: HandlerCon
     authorize(req, ctx.tokenDigest);
     const { route, params } = matchRoute(req.method ?? '', url.pathname);
     const author = route.method === 'GET' ? 'admin' : authorOf(req);
-    const body = route.schema === null ? undefined : validateBody(route.schema, await readJson(req));
-    const reply = await route.handle({ sql: ctx.sql, params, query: url.searchParams, headers: req.headers, body, author });
+    const bytesMax = route.bodyBytesMax ?? body_bytes_max;
+    const body = route.schema === null ? undefined : checkBody(route.schema, await readJson(req, bytesMax));
+    const reply = await route.handle({
+      sql: ctx.sql, params, query: url.searchParams, headers: req.headers, body, author, compiledRules: ctx.compiledRules,
+    });
     send(res, reply);
     if (reply.published) ctx.notify(reply.published);
   } catch (err) {
@@ -209,20 +215,20 @@ function authorOf(req: IncomingMessage): string {
   return author;
 }
 
-/** Reads the body as JSON, refusing more than body_bytes_max before buffering it. */
-function readJson(req: IncomingMessage): Promise<unknown> {
+/** Reads the body as JSON, refusing more than `bytesMax` before buffering it. */
+function readJson(req: IncomingMessage, bytesMax: number): Promise<unknown> {
   const declared = Number(req.headers['content-length'] ?? 0);
-  if (declared > body_bytes_max) return Promise.reject(tooLarge());
+  if (declared > bytesMax) return Promise.reject(tooLarge(bytesMax));
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let bytes = 0;
     const onData = (chunk: Buffer): void => {
       bytes += chunk.length;
-      if (bytes > body_bytes_max) {
+      if (bytes > bytesMax) {
         // Stop buffering; the rest is read and dropped so the 413 can be sent.
         req.off('data', onData);
         req.resume();
-        reject(tooLarge());
+        reject(tooLarge(bytesMax));
         return;
       }
       chunks.push(chunk);
@@ -230,7 +236,7 @@ function readJson(req: IncomingMessage): Promise<unknown> {
     req.on('data', onData);
     req.on('error', reject);
     req.on('end', () => {
-      if (bytes > body_bytes_max) return;
+      if (bytes > bytesMax) return;
       try {
         resolve(JSON.parse(Buffer.concat(chunks).toString('utf8')));
       } catch {
@@ -240,8 +246,8 @@ function readJson(req: IncomingMessage): Promise<unknown> {
   });
 }
 
-function tooLarge(): KopilkaError {
-  return new KopilkaError('message_too_large', `the body must be at most ${body_bytes_max} bytes`);
+function tooLarge(bytesMax: number): KopilkaError {
+  return new KopilkaError('message_too_large', `the body must be at most ${bytesMax} bytes`);
 }
 
 function send(res: ServerResponse, reply: RouteReply): void {

@@ -3,7 +3,7 @@
 // program accruing 5% of the money paid and paying at most 50% of a check.
 
 import { createHash } from 'node:crypto';
-import type { BonusProgramConfig, ConfigSnapshot } from '../protocol/config.js';
+import { emptyRules, type BonusProgramConfig, type ConfigSnapshot } from '../protocol/config.js';
 
 export const DEMO_PROGRAM: BonusProgramConfig = {
   id: 'bonus',
@@ -26,5 +26,6 @@ export function demoSnapshot(terminalKey: string, version = 1, program: BonusPro
     outlets: [{ id: 'outlet-1', name: 'Demo Coffee, Tverskaya 1' }],
     terminals: [{ id: 'terminal-1', outletId: 'outlet-1', keySha256: sha256Hex(terminalKey) }],
     program,
+    rules: emptyRules(),
   };
 }

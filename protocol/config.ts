@@ -3,6 +3,8 @@
 // change. Money is in integer minor units of the organization's currency;
 // percentages are integer basis points (500 = 5%).
 
+import type { RulesConfig } from '../engine/rules/model.js';
+
 export interface OrganizationConfig {
   id: string;
   name: string;
@@ -58,4 +60,51 @@ export interface ConfigSnapshot {
   outlets: OutletConfig[];
   terminals: TerminalConfig[];
   program: BonusProgramConfig;
+  /**
+   * The promotions configuration (periods, accounts, catalog, settings, partners,
+   * promotions), in the normalized form `validateRules` returns: every default
+   * filled, every reference resolved. The engine compiles it once per version.
+   * Snapshots published before promotions existed lack it: read any stored
+   * snapshot through `withRules`.
+   */
+  rules: RulesConfig;
+}
+
+/** A snapshot as any kopilka has stored it: those published before promotions lack `rules`. */
+export type StoredConfigSnapshot = Omit<ConfigSnapshot, 'rules'> & { rules?: RulesConfig };
+
+/**
+ * The smallest rules configuration `validateRules` accepts, as it normalizes `{}`:
+ * no periods, accounts, partners or promotions, an empty catalog and the default
+ * settings (every discount stacks, no caps, no POS interplay, points payment not
+ * ruled here). A fresh object on each call: callers may edit it.
+ */
+export function emptyRules(): RulesConfig {
+  return {
+    periods: [],
+    accounts: [],
+    catalog: { itemTags: {} },
+    settings: {
+      stacking: 'all',
+      itemBlocksCheck: false,
+      maxDiscountBp: null,
+      discountsPerGuest: { day: null, month: null },
+      posModes: [],
+      baseAccrualOnPromotionalLines: false,
+      pointsPayment: null,
+    },
+    partners: [],
+    promotions: [],
+  };
+}
+
+/**
+ * A stored snapshot with `rules` filled in when it predates them (Postgres rows
+ * and the engine's LMDB copy of older versions): without promotions, a version
+ * behaves as it did when it was published. A snapshot that has rules is
+ * returned as it is.
+ */
+export function withRules(snapshot: StoredConfigSnapshot): ConfigSnapshot {
+  if (snapshot.rules !== undefined) return snapshot as ConfigSnapshot;
+  return { ...snapshot, rules: emptyRules() };
 }
