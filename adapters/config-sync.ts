@@ -4,7 +4,7 @@
 // the version it has (remembered in LMDB across restarts) and tries again.
 
 import type { Engine } from '../engine/engine.js';
-import type { ConfigSnapshot } from '../protocol/config.js';
+import { withRules, type ConfigSnapshot, type StoredConfigSnapshot } from '../protocol/config.js';
 
 /** How often the engine asks for a newer configuration. */
 export const config_poll_interval_ms_default = 1000;
@@ -33,7 +33,7 @@ export function startConfigSync(opts: { engine: Engine; adminUrl: string; adminT
       failing = false;
       if (res.status === 304) return false;
       if (!res.ok) throw new Error(`admin API answered ${res.status}`);
-      const snapshot = (await res.json()) as ConfigSnapshot;
+      const snapshot = withRules((await res.json()) as StoredConfigSnapshot);
       if (!Number.isSafeInteger(snapshot?.version) || typeof snapshot.program !== 'object') {
         throw new Error('admin API sent a configuration without a version or program');
       }

@@ -20,6 +20,7 @@ import type {
 import { GuestReader } from './guest-reader.js';
 import { EngineMetrics } from './metrics.js';
 import { ShardPool } from './shard-pool.js';
+import { compiledRulesOf } from './check-decision.js';
 import { META_CONFIG, META_SHARDS, type Store, guestOfId, guestShard, loadConfig, openStore } from './store.js';
 
 export interface EngineOptions {
@@ -90,6 +91,9 @@ export class Engine {
    */
   applyConfig(snapshot: ConfigSnapshot): boolean {
     if (this.current !== undefined && snapshot.version <= this.current.version) return false;
+    // Compiled here, once: a version whose rules do not compile is never served
+    // (the admin API validates them; this guards a store edited by other means).
+    compiledRulesOf(snapshot);
     const saved = loadConfig(this.store);
     if (saved === undefined || saved.version < snapshot.version) void this.store.meta.put(META_CONFIG, snapshot);
     this.current = snapshot;

@@ -12,6 +12,7 @@ import type {
   AdjustOutcome,
   AdjustRequest,
   AdjustResult,
+  AppliedPromotion,
   CancelRequest,
   CancelResult,
   CheckLine,
@@ -26,7 +27,9 @@ import type {
   RegisterRequest,
   RegisterResult,
 } from '../protocol/types.js';
-import { type Clock, checkCurrency, evaluateCheck, readState } from './guest-reader.js';
+import { budgetSpend, decideCheck, hasPromotions, recordUsage, windowKeys } from './check-decision.js';
+import { type Clock, appliedPromotions, budgetsLeft, checkCurrency, checkTime, evaluateCheck, readState } from './guest-reader.js';
+import type { Evaluation } from './rules/model.js';
 import { localMidnightAfter } from './local-time.js';
 import {
   type Hold,
@@ -60,6 +63,13 @@ import {
   journalNumberOf,
   metaGuestCounter,
 } from './store.js';
+
+/** Points of a check's promotions that go into lots of their own (their own delay or life). */
+function promotionLotPoints(ev: Evaluation | null, account: string): number {
+  let sum = 0;
+  for (const a of ev?.accruals ?? []) if (a.account === account && (a.delayDays !== 0 || a.expiryDays !== 0)) sum += a.amount;
+  return sum;
+}
 
 /** Guests whose lots one sweep burns; the rest wait for the next sweep. */
 export const expiry_sweep_guests_max = 1_000;
@@ -262,7 +272,7 @@ export class GuestActor {
     const now = this.clock();
     checkCurrency(this.config, req.currency);
     const state = this.touch(guestId, now);
-    const result = evaluateCheck(this.config, guestId, state, req, now);
+    const result = evaluateCheck(this.store, this.config, guestId, state, req, now);
     if (result.pointsToSpend === 0) return result;
     if (state.points.holds.length >= holds_per_guest_max) {
       throw new KopilkaError('too_many_holds', `a guest may have at most ${holds_per_guest_max} open holds; commit or cancel one`);
@@ -310,7 +320,16 @@ export class GuestActor {
     const now = this.clock();
     let state = this.touch(guestId, now);
     const program = this.config.program;
-    const total = checkTotal(req.lines);
+    // Decided again here, on the state and budgets as this transaction sees them.
+    const d = decideCheck({
+      config: this.config,
+      guestId,
+      state,
+      profile: hasPromotions(this.config) ? this.store.guests.get(guestId) : undefined,
+      check: { outlet: req.outlet, lines: req.lines, pointsToSpend: pointsSpent },
+      now: checkTime(req.time, now),
+      budgets: () => budgetsLeft(this.store, this.config),
+    });
     let hold: Hold | undefined;
     let outcome: CommitOutcome | undefined;
     if (holdId !== '') {
@@ -319,37 +338,54 @@ export class GuestActor {
       else if (pointsSpent > h.amount) outcome = 'points_over_hold';
       else hold = h;
     }
-    // The program's cap is a property of the check alone: reported before the balance.
-    if (outcome === undefined && pointsSpent > pointsCapOf(program, total)) outcome = 'points_over_limit';
+    // The cap is a property of the check (and the promotions it gets): reported before the balance.
+    if (outcome === undefined && pointsSpent > d.pointsCap) outcome = 'points_over_limit';
     const spent = outcome === undefined ? spend(state.points, pointsSpent, now, hold) : undefined;
     if (outcome === undefined && spent === undefined) outcome = 'insufficient_points';
 
     let result: CommitResult;
     if (outcome !== undefined || spent === undefined) {
-      result = this.commitResult(outcome ?? 'insufficient_points', '', guestId, total, 0, 0, state.points.balance);
+      result = this.commitResult(outcome ?? 'insufficient_points', '', guestId, d.total, 0, 0, state.points.balance, 0, []);
     } else {
-      const d = decide(program, availableOf(state.points, now), total, pointsSpent);
       const n = this.nextJournalNumber();
+      const tz = this.config.organization.timeZone;
       const times = this.lotTimes(now);
-      const points: PointsAccount = credit(spent.acc, d.accrue, { n, ...times });
+      let points: PointsAccount = credit(spent.acc, d.accrue - promotionLotPoints(d.evaluation, program.id), { n, ...times });
+      const expiries = new Set<number>([times.expiresAt]);
+      // A promotion's accrual with its own delay or life is a lot of its own.
+      for (const a of d.evaluation?.accruals ?? []) {
+        if (a.account !== program.id || (a.delayDays === 0 && a.expiryDays === 0)) continue;
+        const activatesAt = a.delayDays > 0 ? localMidnightAfter(now, tz, 0, a.delayDays) : 0;
+        const expiresAt = a.expiryDays > 0 ? localMidnightAfter(now, tz, 0, a.delayDays + a.expiryDays) : 0;
+        points = credit(points, a.amount, { n, activatesAt, expiresAt });
+        expiries.add(expiresAt);
+      }
       const postings: Posting[] = [];
       if (pointsSpent > 0) postings.push([guestAccount(guestId), 'redemption', pointsSpent]);
       if (d.accrue > 0) postings.push(['liability', guestAccount(guestId), d.accrue]);
-      state = this.append(guestId, { ...state, points }, now, {
+      const applied = d.evaluation === null ? [] : appliedPromotions(d.evaluation, program.id);
+      let next: GuestState = { ...state, points };
+      if (d.evaluation !== null) {
+        next = { ...next, ...recordUsage(state, d.evaluation, windowKeys(checkTime(req.time, now), tz)) };
+        this.spendBudgets(d.evaluation);
+      }
+      state = this.append(guestId, next, now, {
         kind: 'check',
         time: req.time,
         outlet: req.outlet,
         idempotencyKey: req.idempotencyKey,
-        total,
+        total: d.total,
         spent: pointsSpent,
         accrued: d.accrue,
         postings,
         lines: req.lines,
         taken: spent.taken,
         ...(hold === undefined ? {} : { holdId: hold.id }),
+        ...(d.discount === 0 ? {} : { discount: d.discount, lineNets: d.lineNets }),
+        ...(applied.length === 0 ? {} : { promotions: applied }),
       });
       assert.equal(state.lastTx, n, 'the check is the journal entry its lot names');
-      if (d.accrue > 0) this.scheduleExpiry(guestId, times.expiresAt);
+      if (d.accrue > 0) for (const at of expiries) this.scheduleExpiry(guestId, at);
       const transactionId = `${guestId}.${n}`;
       if (hold !== undefined) this.resolveHold(hold.id, 'posted', transactionId);
       const progress: CheckProgress = {
@@ -357,12 +393,25 @@ export class GuestActor {
       };
       // Keyed by journal number: appended, so a commit adds no random page here.
       this.store.checks.putSync([this.shard, n], progress);
-      result = this.commitResult('ok', transactionId, guestId, total, pointsSpent, d.accrue, state.points.balance);
+      result = this.commitResult('ok', transactionId, guestId, d.total, pointsSpent, d.accrue, state.points.balance, d.discount, applied);
     }
     // A refused commit is remembered too: the same key keeps its first answer.
     const record: IdempotencyRecord = { card: req.card, time: req.time, currency: req.currency, lines: linesKey, pointsSpent, holdId, result };
     this.store.idempotency.putSync(key, record);
     return result;
+  }
+
+  /**
+   * Counts what the check gave against its promotions' budgets. The decision above
+   * already left out any promotion whose budget (as this transaction reads it)
+   * could not cover it, and no other write transaction runs until this one ends.
+   */
+  private spendBudgets(ev: Evaluation): void {
+    for (const [promotion, amount, limit] of budgetSpend(this.config, ev)) {
+      const spent = (this.store.budgets.get(promotion)?.spent ?? 0) + amount;
+      assert.ok(spent <= limit, `promotion ${promotion} would overspend its budget`);
+      this.store.budgets.putSync(promotion, { spent });
+    }
   }
 
   private commitResult(
@@ -373,8 +422,10 @@ export class GuestActor {
     spent: number,
     accrued: number,
     balance: number,
+    discount: number,
+    promotions: AppliedPromotion[],
   ): CommitResult {
-    return { outcome, transactionId, guestId, configVersion: this.config.version, total, spent, accrued, balance };
+    return { outcome, transactionId, guestId, configVersion: this.config.version, total, spent, accrued, balance, discount, promotions };
   }
 
   // ---- manual adjustment -----------------------------------------------------------
@@ -576,7 +627,10 @@ function linesFingerprint(lines: readonly CheckLine[]): string {
   let s = '';
   for (let i = 0; i < lines.length; i++) {
     const l = lines[i]!;
-    s += `${l.itemCode}\u0001${l.category ?? ''}\u0001${l.quantity}\u0001${l.unitPrice}\u0002`;
+    s += `${l.itemCode}\u0001${l.category ?? ''}\u0001${l.quantity}\u0001${l.unitPrice}`;
+    // The POS's own promotion, only when given: lines without it keep their old fingerprint.
+    if (l.posDiscount !== undefined || l.posPromotion !== undefined) s += `\u0001${l.posDiscount ?? 0}\u0001${l.posPromotion === true ? 1 : 0}`;
+    s += '\u0002';
   }
   return s;
 }

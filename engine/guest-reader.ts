@@ -14,12 +14,15 @@ import type {
   BalanceResult,
   EvaluateRequest,
   EvaluateResult,
+  AppliedPromotion,
+  PromotionVerdict,
   IdentifyRequest,
   IdentifyResult,
   TransactionView,
 } from '../protocol/types.js';
+import { decideWithin, hasPromotions } from './check-decision.js';
 import { view } from './points-account.js';
-import { checkTotal, decide, pointsCapOf } from './program.js';
+import type { Evaluation, PromotionExplanation } from './rules/model.js';
 import { type GuestState, type Store, type TransactionRecord, guestShard } from './store.js';
 
 const day_ms = 86_400_000;
@@ -38,19 +41,37 @@ export function checkCurrency(config: ConfigSnapshot, currency: string): void {
   }
 }
 
-/** The decision for a check: pure in (configuration, state, check, time). */
-export function evaluateCheck(config: ConfigSnapshot, guestId: string, state: GuestState, req: EvaluateRequest, now: number): EvaluateResult {
+/** What the promotions' budgets have left, by promotion id (as committed). */
+export function budgetsLeft(store: Store, config: ConfigSnapshot): Record<string, number> {
+  const left: Record<string, number> = {};
+  for (const p of config.rules.promotions) {
+    if (p.limits.budget === null || p.status !== 'active') continue;
+    left[p.id] = p.limits.budget.amount - (store.budgets.get(p.id)?.spent ?? 0);
+  }
+  return left;
+}
+
+/** The decision for a check: pure in (configuration, state, check, time) and, with promotions, the profile and budgets read from `store`. */
+export function evaluateCheck(store: Store, config: ConfigSnapshot, guestId: string, state: GuestState, req: EvaluateRequest, now: number): EvaluateResult {
   checkCurrency(config, req.currency);
-  const program = config.program;
-  const total = checkTotal(req.lines);
   const available = view(state.points, now, 0).available;
-  const pointsMax = Math.min(available, pointsCapOf(program, total));
-  const pointsToSpend = Math.min(req.pointsToSpend ?? 0, pointsMax);
-  const d = decide(program, available, total, pointsToSpend);
-  return {
+  const { decision: d, pointsToSpend, pointsMax } = decideWithin(
+    {
+      config,
+      guestId,
+      state,
+      profile: hasPromotions(config) ? store.guests.get(guestId) : undefined,
+      check: { outlet: req.outlet, lines: req.lines, pointsToSpend: req.pointsToSpend ?? 0 },
+      now: checkTime(req.time, now),
+      budgets: () => budgetsLeft(store, config),
+    },
+    available,
+  );
+  const ev = d.evaluation;
+  const result: EvaluateResult = {
     configVersion: config.version,
     guestId,
-    total,
+    total: d.total,
     balance: state.points.balance,
     available,
     pointsMax,
@@ -59,7 +80,35 @@ export function evaluateCheck(config: ConfigSnapshot, guestId: string, state: Gu
     accrue: d.accrue,
     holdId: '',
     holdExpiresAt: '',
+    discount: d.discount,
+    lineDiscounts: ev === null || d.discount === 0 ? [] : ev.lines.map((l) => l.discount),
+    promotions: ev === null ? [] : appliedPromotions(ev, config.program.id),
+    messages: ev === null ? [] : ev.messages.map((m) => ({ promotion: m.promotion, channel: m.channel, text: m.text })),
   };
+  if (req.explain === true) result.explanation = ev === null ? [] : ev.promotions.map(verdict);
+  return result;
+}
+
+/** The time promotions see: the check's own (periods are the outlet's local hours), else the server's. */
+export function checkTime(time: string, now: number): number {
+  const t = Date.parse(time);
+  return Number.isFinite(t) ? t : now;
+}
+
+export function appliedPromotions(ev: Evaluation, programAccount: string): AppliedPromotion[] {
+  const points = new Map<string, number>();
+  for (const a of ev.accruals) if (a.account === programAccount) points.set(a.promotion, (points.get(a.promotion) ?? 0) + a.amount);
+  for (const a of ev.actions) if (a.kind === 'top_up' && a.account === programAccount) points.set(a.promotion, (points.get(a.promotion) ?? 0) + a.amount);
+  const out: AppliedPromotion[] = [];
+  for (const p of ev.promotions) if (p.applied) out.push({ promotion: p.promotion, discount: p.discount, points: points.get(p.promotion) ?? 0 });
+  return out;
+}
+
+function verdict(p: PromotionExplanation): PromotionVerdict {
+  const v: PromotionVerdict = { promotion: p.promotion, applied: p.applied, discount: p.discount, accrual: p.accrual };
+  if (p.reason !== undefined) v.reason = p.reason;
+  if (p.detail !== undefined) v.detail = p.detail;
+  return v;
 }
 
 export function transactionView(t: TransactionRecord): TransactionView {
@@ -88,7 +137,7 @@ export class GuestReader {
   }
 
   evaluate(config: ConfigSnapshot, guestId: string, req: EvaluateRequest): EvaluateResult {
-    return evaluateCheck(config, guestId, readState(this.store, guestId), req, this.clock());
+    return evaluateCheck(this.store, config, guestId, readState(this.store, guestId), req, this.clock());
   }
 
   balance(_config: ConfigSnapshot, guestId: string, req: BalanceRequest): BalanceResult {

@@ -8,8 +8,8 @@
 import { open, type Database, type RootDatabase } from 'lmdb';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import type { ConfigSnapshot } from '../protocol/config.js';
-import type { AdjustResult, CheckLine, CheckStatus, CommitResult, RefundResult, TransactionView } from '../protocol/types.js';
+import { withRules, type ConfigSnapshot, type StoredConfigSnapshot } from '../protocol/config.js';
+import type { AdjustResult, AppliedPromotion, CheckLine, CheckStatus, CommitResult, RefundResult, TransactionView } from '../protocol/types.js';
 import type { PointsAccount, Taken } from './points-account.js';
 
 /** Who a guest is: written at registration and by profile changes, read to identify. */
@@ -33,6 +33,44 @@ export interface GuestState {
   /** Number of holds placed so far; the next hold is `<guestId>.h<holds + 1>`. */
   holdSeq: number;
   points: PointsAccount;
+  /** Promotion id → what the guest got of it in the current local windows (limits per guest). */
+  promotions?: Record<string, PromotionWindows>;
+  /** Checks with a discount in the current local day and month (settings.discountsPerGuest). */
+  discountChecks?: { day: number; month: number; checksDay: number; checksMonth: number };
+  /** Counter id → value (visits, mugs), moved by promotions' counter effects. */
+  counters?: Record<string, number>;
+  /** Account id → balance of the promotions' accounts other than the program's points. */
+  accounts?: Record<string, number>;
+}
+
+/**
+ * A promotion's use by one guest. Each window is stamped with its key (local day
+ * number, ISO week number, year × 12 + month − 1); a count stamped with another key
+ * is from a past window and counts as 0.
+ */
+export interface PromotionWindows {
+  day: number;
+  week: number;
+  month: number;
+  usesDay: number;
+  usesWeek: number;
+  usesMonth: number;
+  usesTotal: number;
+  unitsDay: number;
+  unitsMonth: number;
+  accruedDay: number;
+  accruedMonth: number;
+}
+
+/**
+ * What a promotion's budget has given away, in the budget's unit. All shards write
+ * it inside their write transactions, and LMDB runs one write transaction at a time
+ * across every thread of the environment: a commit reads and raises it with no other
+ * commit in between, so a budget is never overspent however many shards commit at
+ * once — without a lock or a round trip of our own.
+ */
+export interface BudgetRecord {
+  spent: number;
 }
 
 /**
@@ -65,6 +103,12 @@ export interface TransactionRecord extends TransactionView {
   postings: Posting[];
   /** A check's lines, as committed (refunds return them). */
   lines?: CheckLine[];
+  /** Our promotions' discount on a check, minor units; absent when none. */
+  discount?: number;
+  /** With a discount: each line's sum after it (a refund returns what was paid, not the list price). */
+  lineNets?: number[];
+  /** Promotions a check applied: discount (minor units) and points each gave. */
+  promotions?: AppliedPromotion[];
   /** Lots a check's spend took, in order (a refund gives them back with their expiry). */
   taken?: Taken[];
   /** The hold a check posted. */
@@ -152,6 +196,8 @@ export interface Store {
   system: Database<SystemBalances, number>;
   /** [shard, expiresAt, guestId] → lots to burn at that time (the expiry sweep's agenda). */
   expiries: Database<null, [number, number, string]>;
+  /** Promotion id → what its budget has given away. */
+  budgets: Database<BudgetRecord, string>;
   close(): Promise<void>;
 }
 
@@ -181,13 +227,16 @@ export function openStore(dataDir: string): Store {
     adjustKeys: root.openDB<AdjustKeyRecord, [string, string]>({ name: 'adjust-keys' }),
     system: root.openDB<SystemBalances, number>({ name: 'system' }),
     expiries: root.openDB<null, [number, number, string]>({ name: 'expiries' }),
+    budgets: root.openDB<BudgetRecord, string>({ name: 'budgets' }),
     close: () => root.close(),
   };
   return store;
 }
 
 export function loadConfig(store: Store): ConfigSnapshot | undefined {
-  return store.meta.get(META_CONFIG) as ConfigSnapshot | undefined;
+  const saved = store.meta.get(META_CONFIG) as StoredConfigSnapshot | undefined;
+  // Versions remembered before promotions existed have no rules: they run without any.
+  return saved === undefined ? undefined : withRules(saved);
 }
 
 /** The last journal number of a shard, 0 when empty. */

@@ -12,6 +12,38 @@ export interface CheckLine {
   quantity: number;
   /** Minor units per unit. */
   unitPrice: number;
+  /** A discount the POS's own promotion already gave on this line, minor units (0..quantity × unitPrice). */
+  posDiscount?: number;
+  /** The POS applied a promotion of its own to this line (the settings' POS modes decide what follows). */
+  posPromotion?: boolean;
+}
+
+/** A promotion that gave a check something. */
+export interface AppliedPromotion {
+  promotion: string;
+  /** Discount it gave, minor units. */
+  discount: number;
+  /** Points it accrued or topped up into the program's account, hundredths. */
+  points: number;
+}
+
+/** Text a promotion shows: on the receipt, the POS screen or to the cashier. */
+export interface PromotionMessage {
+  promotion: string;
+  channel: 'receipt' | 'screen' | 'cashier';
+  text: string;
+}
+
+/** Why one promotion did or did not apply (evaluate with `explain`). */
+export interface PromotionVerdict {
+  promotion: string;
+  applied: boolean;
+  /** When not applied: status, period, condition, limit, stacking or budget. */
+  reason?: string;
+  /** A stable code saying more: `outside_periods`, `uses_per_guest_day`, `exclusive:<id>`, … */
+  detail?: string;
+  discount: number;
+  accrual: number;
 }
 
 export interface RegisterRequest {
@@ -55,6 +87,8 @@ export interface EvaluateRequest {
    * voids them or the program's hold timeout passes. Makes evaluate a write.
    */
   hold?: boolean;
+  /** Answer with every active promotion's verdict (`explanation`). */
+  explain?: boolean;
 }
 
 export interface EvaluateResult {
@@ -78,6 +112,15 @@ export interface EvaluateResult {
   holdId: string;
   /** When the hold voids itself (ISO 8601 UTC), else "". */
   holdExpiresAt: string;
+  /** Our promotions' discount on the check, minor units (`total − discount` is what is left to pay before points). */
+  discount: number;
+  /** Per line, our discount on it, minor units; empty when there is none. */
+  lineDiscounts: number[];
+  /** Promotions that gave the check something. */
+  promotions: AppliedPromotion[];
+  messages: PromotionMessage[];
+  /** With `explain`: every promotion's verdict, applied or not, with the reason. */
+  explanation?: PromotionVerdict[];
 }
 
 export interface CommitRequest {
@@ -123,6 +166,10 @@ export interface CommitResult {
   accrued: number;
   /** Balance after the commit (for `exists`: after the first commit). */
   balance: number;
+  /** Our promotions' discount, minor units. */
+  discount: number;
+  /** Promotions the commit applied (their uses and budgets are counted). */
+  promotions: AppliedPromotion[];
 }
 
 export interface CancelRequest {

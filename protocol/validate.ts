@@ -79,7 +79,7 @@ function time(o: Obj): string {
   return v;
 }
 
-const LINE_FIELDS = new Set(['itemCode', 'category', 'quantity', 'unitPrice']);
+const LINE_FIELDS = new Set(['itemCode', 'category', 'quantity', 'unitPrice', 'posDiscount', 'posPromotion']);
 
 function lines(o: Obj): CheckLine[] {
   const v = o.lines;
@@ -97,7 +97,17 @@ function lines(o: Obj): CheckLine[] {
     const unitPrice = int(line, 'unitPrice', 0, L.unit_price_minor_max, `${path}.unitPrice`);
     total += quantity * unitPrice;
     if (total > L.check_total_minor_max) fail('lines', `must add up to at most ${L.check_total_minor_max} minor units`);
-    out[i] = category === undefined ? { itemCode, quantity, unitPrice } : { itemCode, category, quantity, unitPrice };
+    const l: CheckLine = category === undefined ? { itemCode, quantity, unitPrice } : { itemCode, category, quantity, unitPrice };
+    // Only present when given: a line without them fingerprints as it always did.
+    if (line.posDiscount !== undefined) {
+      const posDiscount = int(line, 'posDiscount', 0, quantity * unitPrice, `${path}.posDiscount`);
+      if (posDiscount > 0) l.posDiscount = posDiscount;
+    }
+    if (line.posPromotion !== undefined) {
+      if (typeof line.posPromotion !== 'boolean') fail(`${path}.posPromotion`, 'must be true or false');
+      if (line.posPromotion) l.posPromotion = true;
+    }
+    out[i] = l;
   }
   return out;
 }
@@ -145,7 +155,7 @@ function holdId(o: Obj, key: string): string {
   return v;
 }
 
-const EVALUATE_FIELDS = new Set(['outlet', 'time', 'currency', 'card', 'lines', 'pointsToSpend', 'hold']);
+const EVALUATE_FIELDS = new Set(['outlet', 'time', 'currency', 'card', 'lines', 'pointsToSpend', 'hold', 'explain']);
 
 export function validateEvaluate(value: unknown): EvaluateRequest {
   const o = object(value, 'body');
@@ -159,6 +169,7 @@ export function validateEvaluate(value: unknown): EvaluateRequest {
     pointsToSpend: optInt(o, 'pointsToSpend', 0, L.points_max, 0),
   };
   if (optBool(o, 'hold') === true) out.hold = true;
+  if (optBool(o, 'explain') === true) out.explain = true;
   return out;
 }
 

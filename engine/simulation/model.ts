@@ -357,6 +357,8 @@ export class LedgerModel {
     const result: EvaluateResult = {
       configVersion: this.config.version, guestId, total, balance: g.balance, available, pointsMax, pointsToSpend,
       moneyToPay: this.moneyToPayOf(total, pointsToSpend), accrue: this.accrueOf(total, pointsToSpend), holdId: '', holdExpiresAt: '',
+      // The simulation's configurations have no promotions.
+      discount: 0, lineDiscounts: [], promotions: [], messages: [],
     };
     if (pointsToSpend === 0) return result;
     if (g.holds.length >= model_holds_per_guest_max) throw new ModelError('too_many_holds');
@@ -379,6 +381,7 @@ export class LedgerModel {
     return {
       configVersion: this.config.version, guestId, total, balance: g.balance, available, pointsMax, pointsToSpend,
       moneyToPay: this.moneyToPayOf(total, pointsToSpend), accrue: this.accrueOf(total, pointsToSpend), holdId: '', holdExpiresAt: '',
+      discount: 0, lineDiscounts: [], promotions: [], messages: [],
     };
   }
 
@@ -424,7 +427,7 @@ export class LedgerModel {
 
     let result: CommitResult;
     if (outcome !== undefined) {
-      result = { outcome, transactionId: '', guestId, configVersion: this.config.version, total, spent: 0, accrued: 0, balance: g.balance };
+      result = { outcome, transactionId: '', guestId, configVersion: this.config.version, total, spent: 0, accrued: 0, balance: g.balance, discount: 0, promotions: [] };
     } else {
       if (hold !== undefined) g.holds = g.holds.filter((h) => h.id !== holdId);
       const taken = this.spendLots(g, spend, now);
@@ -443,7 +446,7 @@ export class LedgerModel {
         status: 'committed', returned: 0, returnedQty: req.lines.map(() => 0), accrualReversed: 0, spentRestored: 0,
       });
       this.dirtyChecks.add(entry.transactionId);
-      result = { outcome: 'ok', transactionId: entry.transactionId, guestId, configVersion: this.config.version, total, spent: spend, accrued: accrue, balance: g.balance };
+      result = { outcome: 'ok', transactionId: entry.transactionId, guestId, configVersion: this.config.version, total, spent: spend, accrued: accrue, balance: g.balance, discount: 0, promotions: [] };
     }
     this.commitKeys.set(key, { req: { ...req, lines: req.lines.map((l) => ({ ...l })) }, result });
     return result;

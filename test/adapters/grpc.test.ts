@@ -99,12 +99,13 @@ describe('gRPC door', () => {
     expect(ev).toEqual({
       configVersion: 1, guestId: reg.guestId, total: 20_000, balance: 0, available: 0, pointsMax: 0, pointsToSpend: 0,
       moneyToPay: 20_000, accrue: 1_000, holdId: '', holdExpiresAt: '',
+      discount: 0, lineDiscounts: [], promotions: [], messages: [], explanation: [],
     });
 
     const c = await client.call('Commit', commit('U-1', 'u1-a'), TERMINAL_KEY);
     expect(c).toEqual({
       outcome: 'ok', transactionId: expect.any(String), guestId: reg.guestId, configVersion: 1,
-      total: 20_000, spent: 0, accrued: 1_000, balance: 1_000,
+      total: 20_000, spent: 0, accrued: 1_000, balance: 1_000, discount: 0, promotions: [],
     });
     const spend = await client.call('Commit', commit('U-1', 'u1-b', { pointsSpent: 500 }), TERMINAL_KEY);
     expect(spend).toMatchObject({ outcome: 'ok', spent: 500, balance: 1_000 - 500 + 975 });
@@ -450,7 +451,7 @@ describe('gRPC door', () => {
     const posted = await client.call('Commit', commit('HOLD-1', 'hold-post', { pointsSpent: 500, holdId: ev.holdId }), TERMINAL_KEY);
     expect(posted).toEqual({
       outcome: 'ok', transactionId: expect.stringMatching(new RegExp(`^${guestId}\\.\\d+$`)), guestId, configVersion: 1,
-      total: 20_000, spent: 500, accrued: 975, balance: 1_000 - 500 + 975,
+      total: 20_000, spent: 500, accrued: 975, balance: 1_000 - 500 + 975, discount: 0, promotions: [],
     });
     const afterPost = await parts('HOLD-1');
     expect(afterPost).toEqual({ balance: 1_475, available: 1_475, held: 0, transactions: 2 });

@@ -1,0 +1,291 @@
+// One check decided for one guest: the promotions (engine/rules) and then the bonus
+// program (program.ts) — pure in (configuration, guest, check, time, budgets). The
+// doors' thread calls it to answer evaluate; the shard calls it again inside the
+// commit's write transaction, with the state and budgets as they are then, so what
+// is committed is decided on what is committed, never on what evaluate saw.
+//
+// Order of a decision:
+//   1. promotions: discounts per line, accruals, counters, messages, payment limits;
+//   2. money to pay before points: net = total − discount;
+//   3. points: at most the program's cap of the net (payMaxBp), and the promotions'
+//      payment limit when the rules set one, and what the guest has available;
+//   4. the program's own accrual: accrualBp of the money paid, on the lines the rules
+//      leave to the base accrual (their share of the net, floored);
+//   5. accruals of promotions into the program's points account add to it; those into
+//      other accounts (counts, money) and counter increments are returned apart.
+
+import type { ConfigSnapshot } from '../protocol/config.js';
+import type { CheckLine, EvaluateRequest } from '../protocol/types.js';
+import { compileRules, type CompiledRules } from './rules/compile.js';
+import { evaluate } from './rules/evaluate.js';
+import { localTime } from './rules/local-time.js';
+import type { Evaluation, GuestContext, PromotionUsage, RulesContext } from './rules/model.js';
+import { pointsCapOf, pointsToMoney } from './program.js';
+import type { GuestProfile, GuestState, PromotionWindows } from './store.js';
+
+const BP_WHOLE = 10_000;
+const POINT_HUNDREDTHS = 100;
+
+interface CompiledConfig {
+  rules: CompiledRules;
+  /** Any promotion active: otherwise the rules are not run at all. */
+  anyActive: boolean;
+}
+
+// Compiled once per published version: the snapshot object is the version.
+const compiled = new WeakMap<ConfigSnapshot, CompiledConfig>();
+
+export function compiledRulesOf(config: ConfigSnapshot): CompiledConfig {
+  let c = compiled.get(config);
+  if (c === undefined) {
+    c = {
+      rules: compileRules(config.rules, { timeZone: config.organization.timeZone }),
+      anyActive: config.rules.promotions.some((p) => p.status === 'active'),
+    };
+    compiled.set(config, c);
+  }
+  return c;
+}
+
+/** Does this version have promotions to run (so a decision needs the guest's profile and the budgets)? */
+export function hasPromotions(config: ConfigSnapshot): boolean {
+  return compiledRulesOf(config).anyActive;
+}
+
+export interface CheckInput {
+  outlet: string;
+  lines: readonly CheckLine[];
+  /** Points the guest asks to spend (evaluate) or spends (commit), hundredths. */
+  pointsToSpend: number;
+}
+
+export interface CheckDecision {
+  total: number;
+  /** Our promotions' discount, minor units. */
+  discount: number;
+  /** Per line: its sum after our discount (and the POS's), minor units. */
+  lineNets: number[];
+  /** The most points payable on this check by the program and the promotions (not bounded by the balance). */
+  pointsCap: number;
+  /** Money the spent points cover, minor units. */
+  moneyByPoints: number;
+  moneyToPay: number;
+  /** Points accrued into the program's account: its base accrual plus the promotions'. */
+  accrue: number;
+  /** The program's own part of `accrue`. */
+  baseAccrue: number;
+  /** The promotions' evaluation; null when no promotion is active. */
+  evaluation: Evaluation | null;
+}
+
+/** Usage windows keyed by the local date: a window of another day, week or month counts nothing now. */
+export interface WindowKeys {
+  day: number;
+  week: number;
+  month: number;
+}
+
+export function windowKeys(now: number, timeZone: string): WindowKeys {
+  const t = localTime(now, timeZone);
+  // 1970-01-01 was a Thursday: ISO weeks (Monday first) start at day numbers ≡ 4 (mod 7).
+  return { day: t.dayNumber, week: Math.floor((t.dayNumber + 3) / 7), month: t.year * 12 + t.month - 1 };
+}
+
+function usageNow(w: PromotionWindows, k: WindowKeys): PromotionUsage {
+  const day = w.day === k.day;
+  const month = w.month === k.month;
+  return {
+    day: day ? w.usesDay : 0,
+    week: w.week === k.week ? w.usesWeek : 0,
+    month: month ? w.usesMonth : 0,
+    total: w.usesTotal,
+    unitsDay: day ? w.unitsDay : 0,
+    unitsMonth: month ? w.unitsMonth : 0,
+    accruedDay: day ? w.accruedDay : 0,
+    accruedMonth: month ? w.accruedMonth : 0,
+  };
+}
+
+export function guestContext(guestId: string, state: GuestState, profile: GuestProfile | undefined, keys: WindowKeys, programAccount: string): GuestContext {
+  const usage: Record<string, PromotionUsage> = {};
+  for (const [id, w] of Object.entries(state.promotions ?? {})) usage[id] = usageNow(w, keys);
+  const dc = state.discountChecks;
+  const balances: Record<string, number> = { ...(state.accounts ?? {}), [programAccount]: state.points.balance };
+  return {
+    id: guestId,
+    ...(profile?.createdAt === undefined ? {} : { registeredAt: Date.parse(profile.createdAt) }),
+    balances,
+    counters: state.counters ?? {},
+    usage,
+    discountChecks: { day: dc?.day === keys.day ? dc.checksDay : 0, month: dc?.month === keys.month ? dc.checksMonth : 0 },
+  };
+}
+
+export interface DecideArgs {
+  config: ConfigSnapshot;
+  guestId: string;
+  state: GuestState;
+  profile: GuestProfile | undefined;
+  check: CheckInput;
+  now: number;
+  /** Promotion id → what its budget has left; read only when promotions run. */
+  budgets: () => Record<string, number>;
+}
+
+/** Decides the check. `check.pointsToSpend` must already be within the cap for the money figures to be final. */
+export function decideCheck(a: DecideArgs, paidWithPoints?: number): CheckDecision {
+  const { config, check } = a;
+  const program = config.program;
+  const c = compiledRulesOf(config);
+  let total = 0;
+  for (let i = 0; i < check.lines.length; i++) total += lineSum(check.lines[i]!);
+  if (!c.anyActive) return plainDecision(config, check, total);
+
+  const keys = windowKeys(a.now, config.organization.timeZone);
+  const ctx: RulesContext = {
+    time: a.now,
+    check: {
+      organization: config.organization.id,
+      outlet: check.outlet,
+      currency: config.organization.currency,
+      lines: check.lines,
+      paidWithPoints: paidWithPoints ?? Math.min(total, pointsToMoney(program, check.pointsToSpend)),
+    },
+    guest: guestContext(a.guestId, a.state, a.profile, keys, program.id),
+    budgets: a.budgets(),
+  };
+  const ev = evaluate(c.rules, ctx);
+  const net = total - ev.discount;
+  const lineNets = ev.lines.map((l) => l.net);
+  let pointsCap = pointsCapOf(program, net);
+  if (ev.pointsPayment !== null && ev.pointsPayment.account === program.id) pointsCap = Math.min(pointsCap, ev.pointsPayment.pointsMax);
+  const moneyByPoints = Math.min(net, pointsToMoney(program, check.pointsToSpend));
+  const moneyToPay = net - moneyByPoints;
+  let baseNet = 0;
+  for (const l of ev.lines) if (l.baseAccrual) baseNet += l.net;
+  // The money paid falls on the lines in proportion to their nets; the base accrual takes the share of its lines.
+  const baseMoney = net === 0 ? 0 : Number((BigInt(moneyToPay) * BigInt(baseNet)) / BigInt(net));
+  const baseAccrue = accrualOf(config, baseMoney);
+  let promoAccrue = 0;
+  for (const acc of ev.accruals) if (acc.account === program.id) promoAccrue += acc.amount;
+  for (const act of ev.actions) if (act.kind === 'top_up' && act.account === program.id) promoAccrue += act.amount;
+  return {
+    total,
+    discount: ev.discount,
+    lineNets,
+    pointsCap,
+    moneyByPoints,
+    moneyToPay,
+    accrue: baseAccrue + promoAccrue,
+    baseAccrue,
+    evaluation: ev,
+  };
+}
+
+/** The decision with the points actually spendable: trims the ask to the cap and decides again when that changes what points pay. */
+export function decideWithin(a: DecideArgs, available: number): { decision: CheckDecision; pointsToSpend: number; pointsMax: number } {
+  let decision = decideCheck(a);
+  const pointsMax = Math.max(0, Math.min(available, decision.pointsCap));
+  const pointsToSpend = Math.min(a.check.pointsToSpend, pointsMax);
+  if (pointsToSpend !== a.check.pointsToSpend) decision = decideCheck({ ...a, check: { ...a.check, pointsToSpend } });
+  return { decision, pointsToSpend, pointsMax };
+}
+
+function lineSum(l: CheckLine): number {
+  return Math.max(0, l.quantity * l.unitPrice - (l.posDiscount ?? 0));
+}
+
+function accrualOf(config: ConfigSnapshot, money: number): number {
+  const p = config.program;
+  return Math.floor((Math.floor((money * p.accrualBp) / BP_WHOLE) * POINT_HUNDREDTHS) / p.pointValueMinor);
+}
+
+/** No promotion active: the program alone, as before promotions existed. */
+function plainDecision(config: ConfigSnapshot, check: CheckInput, total: number): CheckDecision {
+  const program = config.program;
+  const moneyByPoints = Math.min(total, pointsToMoney(program, check.pointsToSpend));
+  const moneyToPay = total - moneyByPoints;
+  const accrue = accrualOf(config, moneyToPay);
+  return {
+    total,
+    discount: 0,
+    lineNets: check.lines.map(lineSum),
+    pointsCap: pointsCapOf(program, total),
+    moneyByPoints,
+    moneyToPay,
+    accrue,
+    baseAccrue: accrue,
+    evaluation: null,
+  };
+}
+
+/** Applies what a committed check used of its promotions to the guest's windows. */
+export function recordUsage(state: GuestState, ev: Evaluation, keys: WindowKeys): Pick<GuestState, 'promotions' | 'discountChecks' | 'counters' | 'accounts'> {
+  const promotions: Record<string, PromotionWindows> = { ...(state.promotions ?? {}) };
+  for (const u of ev.usage) {
+    const old = promotions[u.promotion];
+    const cur = old === undefined ? emptyWindows(keys) : rollWindows(old, keys);
+    const accrued = u.points;
+    promotions[u.promotion] = {
+      ...cur,
+      usesDay: cur.usesDay + 1,
+      usesWeek: cur.usesWeek + 1,
+      usesMonth: cur.usesMonth + 1,
+      usesTotal: cur.usesTotal + 1,
+      unitsDay: cur.unitsDay + u.units,
+      unitsMonth: cur.unitsMonth + u.units,
+      accruedDay: cur.accruedDay + accrued,
+      accruedMonth: cur.accruedMonth + accrued,
+    };
+  }
+  let discountChecks = state.discountChecks;
+  if (ev.discount > 0) {
+    const dc = discountChecks;
+    discountChecks = {
+      day: keys.day,
+      month: keys.month,
+      checksDay: (dc?.day === keys.day ? dc.checksDay : 0) + 1,
+      checksMonth: (dc?.month === keys.month ? dc.checksMonth : 0) + 1,
+    };
+  }
+  const counters: Record<string, number> = { ...(state.counters ?? {}) };
+  for (const c of ev.counters) counters[c.counter] = (counters[c.counter] ?? 0) + c.by;
+  return { promotions, ...(discountChecks === undefined ? {} : { discountChecks }), counters, accounts: state.accounts ?? {} };
+}
+
+function emptyWindows(k: WindowKeys): PromotionWindows {
+  return { day: k.day, week: k.week, month: k.month, usesDay: 0, usesWeek: 0, usesMonth: 0, usesTotal: 0, unitsDay: 0, unitsMonth: 0, accruedDay: 0, accruedMonth: 0 };
+}
+
+function rollWindows(w: PromotionWindows, k: WindowKeys): PromotionWindows {
+  const day = w.day === k.day;
+  const month = w.month === k.month;
+  return {
+    day: k.day,
+    week: k.week,
+    month: k.month,
+    usesDay: day ? w.usesDay : 0,
+    usesWeek: w.week === k.week ? w.usesWeek : 0,
+    usesMonth: month ? w.usesMonth : 0,
+    usesTotal: w.usesTotal,
+    unitsDay: day ? w.unitsDay : 0,
+    unitsMonth: month ? w.unitsMonth : 0,
+    accruedDay: day ? w.accruedDay : 0,
+    accruedMonth: month ? w.accruedMonth : 0,
+  };
+}
+
+/** What a committed check spends of each promotion's budget, in the budget's unit. */
+export function budgetSpend(config: ConfigSnapshot, ev: Evaluation): Array<[promotion: string, amount: number, limit: number]> {
+  const out: Array<[string, number, number]> = [];
+  const byId = new Map(config.rules.promotions.map((p) => [p.id, p]));
+  for (const u of ev.usage) {
+    const b = byId.get(u.promotion)?.limits.budget;
+    if (b === undefined || b === null) continue;
+    const amount = b.unit === 'money' ? u.discount : u.points;
+    if (amount > 0) out.push([u.promotion, amount, b.amount]);
+  }
+  return out;
+}
+
+export type EvaluateInput = Pick<EvaluateRequest, 'outlet' | 'lines'>;

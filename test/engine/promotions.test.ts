@@ -1,0 +1,190 @@
+// Promotions decided by the engine end to end: evaluate shows them, commit applies
+// them again on committed state, counts their uses per guest and spends their budgets
+// exactly, even with commits of many guests on different shards at once.
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { validateRules } from '../../dist/engine/rules/validate.js';
+import { validateEvaluate } from '../../dist/protocol/validate.js';
+import { CHECK_TIME, OUTLET, startEngine, tempDir, testSnapshot } from '../helpers/engine.js';
+
+type Started = Awaited<ReturnType<typeof startEngine>>;
+
+/** Beer −20% once a day per guest; a 10% check discount from 10:00 to 14:00 local on weekdays with a money budget. */
+function rules(budget: number) {
+  const checked = validateRules({
+    // The program's own 5% accrues on promotional lines too (their share of the money paid).
+    settings: { baseAccrualOnPromotionalLines: true },
+    accounts: [{ id: 'bonus', unit: 'points', pointValueMinor: 100 }],
+    periods: [{ id: 'lunch', weekdays: [1, 2, 3, 4, 5], times: [{ from: '10:00', to: '14:00' }] }],
+    promotions: [
+      {
+        id: 'beer-20',
+        name: 'Beer −20%, once a day',
+        status: 'active',
+        effects: [{ kind: 'discount', target: 'lines', match: { categories: ['beer'] }, percentBp: 2000 }],
+        limits: { usesPerGuest: { day: 1 } },
+      },
+      {
+        id: 'lunch-10',
+        name: 'Lunch −10% on the check',
+        status: 'active',
+        periods: ['lunch'],
+        effects: [{ kind: 'discount', target: 'check', percentBp: 1000 }],
+        limits: { budget: { unit: 'money', amount: budget } },
+      },
+      {
+        id: 'coffee-points',
+        name: '+50 points per coffee',
+        status: 'active',
+        effects: [{ kind: 'accrual', account: 'bonus', match: { categories: ['coffee'] }, perUnit: 5000 }],
+      },
+    ],
+  });
+  if (!checked.ok) throw new Error(JSON.stringify(checked.errors));
+  return checked.config;
+}
+
+const beer = (quantity = 2) => ({ itemCode: 'BEER', category: 'beer', quantity, unitPrice: 25_000 });
+const coffee = (quantity = 1) => ({ itemCode: 'LATTE', category: 'coffee', quantity, unitPrice: 20_000 });
+// Tuesday 24 November 2026, 12:30 Moscow: inside `lunch`; 18:30: outside.
+const LUNCH = CHECK_TIME;
+const EVENING = '2026-11-24T18:30:00+03:00';
+
+function check(card: string, lines: unknown[], time = LUNCH, extra: Record<string, unknown> = {}) {
+  return { outlet: OUTLET, card, time, currency: 'RUB', lines, ...extra } as any;
+}
+
+describe('promotions in evaluate and commit', () => {
+  let t: Started;
+  beforeAll(async () => {
+    t = await startEngine({ shards: 4, threads: 2 });
+    const s = testSnapshot(2);
+    s.rules = rules(1_000_000);
+    expect(t.engine.applyConfig(s)).toBe(true);
+    for (const card of ['P-1', 'P-2', 'P-3']) await t.engine.execute('register', { outlet: OUTLET, card });
+  });
+  afterAll(async () => {
+    await t.close();
+  });
+
+  it('evaluate answers the discount per line, the accruals and why each promotion applied or not', async () => {
+    const ev = await t.engine.execute('evaluate', check('P-1', [beer(2), coffee(1)], LUNCH, { explain: true }));
+    // Beer: 50,000 − 20% = 40,000; then the check −10% of what is left (40,000 + 20,000) = 6,000,
+    // spread over the lines in proportion: 4,000 on beer, 2,000 on coffee.
+    expect(ev.total).toBe(70_000);
+    expect(ev.discount).toBe(16_000);
+    expect(ev.lineDiscounts).toEqual([14_000, 2_000]);
+    // Program: 5% of 54,000 paid = 2,700 money = 2,700 hundredths; coffee: +5,000.
+    expect(ev.accrue).toBe(2_700 + 5_000);
+    expect(ev.moneyToPay).toBe(54_000);
+    expect(ev.promotions).toEqual([
+      { promotion: 'beer-20', discount: 10_000, points: 0 },
+      { promotion: 'lunch-10', discount: 6_000, points: 0 },
+      { promotion: 'coffee-points', discount: 0, points: 5_000 },
+    ]);
+    expect(ev.explanation).toHaveLength(3);
+    const evening = await t.engine.execute('evaluate', check('P-1', [beer(2)], EVENING, { explain: true }));
+    expect(evening.discount).toBe(10_000);
+    expect(evening.explanation!.find((v) => v.promotion === 'lunch-10')).toMatchObject({ applied: false, reason: 'period', detail: 'outside_periods' });
+    expect(evening.explanation!.find((v) => v.promotion === 'coffee-points')).toMatchObject({ applied: false, reason: 'condition', detail: 'no_matching_lines' });
+  });
+
+  it('commit applies what it decides, counts a use per guest per day, and the next check of the day is refused the promotion', async () => {
+    const first = await t.engine.execute('commit', { ...check('P-2', [beer(2)], EVENING), idempotencyKey: 'p2-1', pointsSpent: 0 });
+    expect(first).toMatchObject({ outcome: 'ok', total: 50_000, discount: 10_000, accrued: 2_000 });
+    expect(first.promotions).toEqual([{ promotion: 'beer-20', discount: 10_000, points: 0 }]);
+    const ev = await t.engine.execute('evaluate', check('P-2', [beer(2)], EVENING, { explain: true }));
+    expect(ev.discount).toBe(0);
+    expect(ev.explanation!.find((v) => v.promotion === 'beer-20')).toMatchObject({ applied: false, reason: 'limit', detail: 'uses_per_guest_day' });
+    const second = await t.engine.execute('commit', { ...check('P-2', [beer(2)], EVENING), idempotencyKey: 'p2-2', pointsSpent: 0 });
+    expect(second).toMatchObject({ outcome: 'ok', discount: 0, accrued: 2_500, promotions: [] });
+    // The replay answers the first answer, promotions and all.
+    const replay = await t.engine.execute('commit', { ...check('P-2', [beer(2)], EVENING), idempotencyKey: 'p2-1', pointsSpent: 0 });
+    expect(replay).toMatchObject({ outcome: 'exists', discount: 10_000, promotions: first.promotions });
+    // The next local day the promotion is back.
+    const tomorrow = await t.engine.execute('evaluate', check('P-2', [beer(2)], '2026-11-25T18:30:00+03:00'));
+    expect(tomorrow.discount).toBe(10_000);
+  });
+
+  it('points pay at most the program share of what is left after the discount', async () => {
+    await t.engine.execute('adjust', { outlet: OUTLET, card: 'P-1', idempotencyKey: 'p1-gift', points: 1_000_000, reason: 'gift', operator: 'test' } as any);
+    const ev = await t.engine.execute('evaluate', check('P-1', [beer(2)], EVENING, { pointsToSpend: 1_000_000 }));
+    // 50,000 − 10,000 = 40,000; 50% = 20,000 money = 20,000 hundredths of points at 1 point = 1.00.
+    expect(ev.pointsMax).toBe(20_000);
+    const over = await t.engine.execute('commit', { ...check('P-1', [beer(2)], EVENING), idempotencyKey: 'p1-over', pointsSpent: 20_001 });
+    expect(over.outcome).toBe('points_over_limit');
+    const ok = await t.engine.execute('commit', { ...check('P-1', [beer(2)], EVENING), idempotencyKey: 'p1-ok', pointsSpent: 20_000 });
+    // Paid 20,000 in money: 5% = 1,000.
+    expect(ok).toMatchObject({ outcome: 'ok', discount: 10_000, spent: 20_000, accrued: 1_000 });
+  });
+
+  it('refuses a POS discount above the line, a POS flag that is not a boolean and a non-boolean explain', () => {
+    // The doors share these validators (test/adapters covers them on each door).
+    expect(() => validateEvaluate(check('P-1', [{ ...beer(1), posDiscount: 25_001 }]))).toThrow(expect.objectContaining({ code: 'invalid_field', field: 'lines[0].posDiscount' }));
+    expect(() => validateEvaluate(check('P-1', [{ ...beer(1), posDiscount: -1 }]))).toThrow(expect.objectContaining({ field: 'lines[0].posDiscount' }));
+    expect(() => validateEvaluate(check('P-1', [{ ...beer(1), posPromotion: 'yes' }]))).toThrow(expect.objectContaining({ code: 'invalid_field', field: 'lines[0].posPromotion' }));
+    expect(() => validateEvaluate(check('P-1', [beer(1)], LUNCH, { explain: 1 }))).toThrow(expect.objectContaining({ code: 'invalid_field', field: 'explain' }));
+    expect(validateEvaluate(check('P-1', [{ ...beer(1), posDiscount: 0, posPromotion: false }])).lines[0]).toEqual(beer(1));
+  });
+
+  it('takes a line the POS already discounted at what is left of it', async () => {
+    const ev = await t.engine.execute('evaluate', check('P-3', [{ ...beer(2), posDiscount: 5_000 }], EVENING));
+    // 50,000 − 5,000 = 45,000; beer −20% of 45,000 = 9,000.
+    expect(ev.total).toBe(45_000);
+    expect(ev.discount).toBe(9_000);
+  });
+});
+
+describe('a promotion budget under concurrent commits', () => {
+  it('is spent exactly to its limit by many guests on different shards at once, never beyond', async () => {
+    const t = await startEngine({ shards: 4, threads: 2 });
+    try {
+      const s = testSnapshot(2);
+      // Each lunch check of 10,000 gets 1,000 off: the budget covers exactly 37.
+      s.rules = rules(37_000);
+      t.engine.applyConfig(s);
+      const guests = Array.from({ length: 60 }, (_, i) => `B-${i}`);
+      await Promise.all(guests.map((card) => t.engine.execute('register', { outlet: OUTLET, card })));
+      const lunchCheck = [{ itemCode: 'SOUP', category: 'soup', quantity: 1, unitPrice: 10_000 }];
+      const results = await Promise.all(
+        guests.map((card) => t.engine.execute('commit', { ...check(card, lunchCheck), idempotencyKey: `b-${card}`, pointsSpent: 0 })),
+      );
+      expect(results.every((r) => r.outcome === 'ok')).toBe(true);
+      const discounted = results.filter((r) => r.discount === 1_000);
+      expect(discounted).toHaveLength(37);
+      expect(results.filter((r) => r.discount === 0)).toHaveLength(23);
+      expect(new Set(results.map((r) => r.guestId.split('-')[0])).size).toBeGreaterThan(1);
+      const after = await t.engine.execute('evaluate', check('B-0', lunchCheck, LUNCH, { explain: true }));
+      expect(after.explanation!.find((v) => v.promotion === 'lunch-10')).toMatchObject({ applied: false, reason: 'budget' });
+    } finally {
+      await t.close();
+    }
+  });
+
+  it('keeps what the budget spent across a restart', async () => {
+    const tmp = tempDir();
+    const dataDir = tmp.dir;
+    const first = await startEngine({ dataDir, shards: 2, threads: 1 });
+    const s = testSnapshot(2);
+    s.rules = rules(2_000);
+    first.engine.applyConfig(s);
+    const lunchCheck = [{ itemCode: 'SOUP', category: 'soup', quantity: 1, unitPrice: 10_000 }];
+    await first.engine.execute('register', { outlet: OUTLET, card: 'R-1' });
+    const a = await first.engine.execute('commit', { ...check('R-1', lunchCheck), idempotencyKey: 'r1', pointsSpent: 0 });
+    expect(a.discount).toBe(1_000);
+    await first.engine.drain(5000);
+    await first.engine.close();
+    const second = await startEngine({ dataDir, shards: 2, threads: 1 });
+    try {
+      // The version with its rules is remembered in LMDB: served without the admin API.
+      expect(second.engine.config?.version).toBe(2);
+      const b = await second.engine.execute('commit', { ...check('R-1', lunchCheck), idempotencyKey: 'r2', pointsSpent: 0 });
+      expect(b.discount).toBe(1_000);
+      const c = await second.engine.execute('commit', { ...check('R-1', lunchCheck), idempotencyKey: 'r3', pointsSpent: 0 });
+      expect(c.discount).toBe(0);
+    } finally {
+      await second.close();
+      tmp.remove();
+    }
+  });
+});
