@@ -64,6 +64,14 @@ import {
   metaGuestCounter,
 } from './store.js';
 
+/**
+ * Money of units `from`..`to` of a discounted line worth `net` for `quantity` units:
+ * cumulative floors, so the units of a line returned one by one add up to its net.
+ */
+function unitsShare(net: number, quantity: number, from: number, to: number): number {
+  return Math.floor((net * to) / quantity) - Math.floor((net * from) / quantity);
+}
+
 /** Points of a check's promotions that go into lots of their own (their own delay or life). */
 function promotionLotPoints(ev: Evaluation | null, account: string): number {
   let sum = 0;
@@ -506,6 +514,8 @@ export class GuestActor {
     const check = this.store.transactions.get([this.shard, progress.n]);
     assert.ok(check !== undefined && check.kind === 'check' && check.lines !== undefined, 'a check progress names its check');
     const lines = check.lines;
+    // A refund returns what the check was worth after our promotions' discount, not its list price.
+    const paid = check.total - (check.discount ?? 0);
     if (progress.status === 'returned') return refused('already_returned', readState(this.store, guestId).points.balance, progress.status);
 
     // What this refund returns, in money and units.
@@ -517,23 +527,24 @@ export class GuestActor {
         const committed = lines[line];
         if (committed === undefined) throw new KopilkaError('invalid_field', `lines[${i}].line must name a line of the check (0..${lines.length - 1})`, `lines[${i}].line`);
         if (returnedQty[line]! + quantity > committed.quantity) return refused('refund_exceeds_check', readState(this.store, guestId).points.balance, progress.status);
+        const before = returnedQty[line]!;
         returnedQty[line]! += quantity;
-        money += quantity * committed.unitPrice;
+        money += check.lineNets === undefined ? quantity * committed.unitPrice : unitsShare(check.lineNets[line]!, committed.quantity, before, before + quantity);
       }
     } else if (req.amount !== undefined) {
       money = req.amount;
     } else {
-      money = check.total - progress.returned;
+      money = paid - progress.returned;
       for (let i = 0; i < lines.length; i++) returnedQty[i] = lines[i]!.quantity;
     }
-    if (money > check.total - progress.returned) return refused('refund_exceeds_check', readState(this.store, guestId).points.balance, progress.status);
+    if (money > paid - progress.returned) return refused('refund_exceeds_check', readState(this.store, guestId).points.balance, progress.status);
 
     // Cumulative shares, floored, so that the last refund of a check reverses exactly what is left.
     const returnedAfter = progress.returned + money;
-    const full = returnedAfter === check.total;
+    const full = returnedAfter === paid;
     // In BigInt: points × money passes 2^53 on large checks, and the floor must be exact.
     const share = (whole: number): number =>
-      full || check.total === 0 ? whole : Number((BigInt(whole) * BigInt(returnedAfter)) / BigInt(check.total));
+      full || paid === 0 ? whole : Number((BigInt(whole) * BigInt(returnedAfter)) / BigInt(paid));
     const accrualDelta = share(check.accrued) - progress.accrualReversed;
     const restoreDelta = share(check.spent) - progress.spentRestored;
 

@@ -5,6 +5,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { validateRules } from '../../dist/engine/rules/validate.js';
 import { validateEvaluate } from '../../dist/protocol/validate.js';
+import { openStore } from '../../dist/engine/store.js';
+import { verifyStore } from '../../dist/engine/verify.js';
 import { CHECK_TIME, OUTLET, startEngine, tempDir, testSnapshot } from '../helpers/engine.js';
 
 type Started = Awaited<ReturnType<typeof startEngine>>;
@@ -64,7 +66,16 @@ describe('promotions in evaluate and commit', () => {
     for (const card of ['P-1', 'P-2', 'P-3']) await t.engine.execute('register', { outlet: OUTLET, card });
   });
   afterAll(async () => {
-    await t.close();
+    // Discounted checks, refunds of them and promotion accruals leave the ledger clean.
+    await t.engine.drain(5000);
+    await t.engine.close();
+    const store = openStore(t.dataDir);
+    try {
+      expect(verifyStore(store).differences).toEqual([]);
+    } finally {
+      await store.close();
+      await t.close().catch(() => undefined);
+    }
   });
 
   it('evaluate answers the discount per line, the accruals and why each promotion applied or not', async () => {
@@ -125,6 +136,22 @@ describe('promotions in evaluate and commit', () => {
     expect(() => validateEvaluate(check('P-1', [{ ...beer(1), posPromotion: 'yes' }]))).toThrow(expect.objectContaining({ code: 'invalid_field', field: 'lines[0].posPromotion' }));
     expect(() => validateEvaluate(check('P-1', [beer(1)], LUNCH, { explain: 1 }))).toThrow(expect.objectContaining({ code: 'invalid_field', field: 'explain' }));
     expect(validateEvaluate(check('P-1', [{ ...beer(1), posDiscount: 0, posPromotion: false }])).lines[0]).toEqual(beer(1));
+  });
+
+  it('refunds a discounted check at what was paid: by lines at their discounted worth, the rest exactly', async () => {
+    await t.engine.execute('register', { outlet: OUTLET, card: 'P-4' });
+    // Lunch: beer 3 × 25,000 −20% = 60,000, coffee 20,000; the check −10% of 80,000 = 8,000
+    // spread 6,000 / 2,000: lines worth 54,000 and 18,000; 72,000 paid; 5% = 3,600 + 5,000 coffee points.
+    const c = await t.engine.execute('commit', { ...check('P-4', [beer(3), coffee(1)]), idempotencyKey: 'p4', pointsSpent: 0 });
+    expect(c).toMatchObject({ outcome: 'ok', total: 95_000, discount: 23_000, accrued: 8_600 });
+    // One beer of three: 54,000 / 3 = 18,000; its share of the accrual: 8,600 × 18,000 / 72,000 = 2,150.
+    const one = await t.engine.execute('refund', { outlet: OUTLET, idempotencyKey: 'p4-r1', transactionId: c.transactionId, lines: [{ line: 0, quantity: 1 }] } as any);
+    expect(one).toMatchObject({ outcome: 'ok', returned: 18_000, accrualReversed: 2_150, checkStatus: 'partially_returned' });
+    // More money than is left of what was paid: refused.
+    const over = await t.engine.execute('refund', { outlet: OUTLET, idempotencyKey: 'p4-r2', transactionId: c.transactionId, amount: 54_001 } as any);
+    expect(over.outcome).toBe('refund_exceeds_check');
+    const rest = await t.engine.execute('refund', { outlet: OUTLET, idempotencyKey: 'p4-r3', transactionId: c.transactionId } as any);
+    expect(rest).toMatchObject({ outcome: 'ok', returned: 54_000, accrualReversed: 6_450, checkStatus: 'returned' });
   });
 
   it('takes a line the POS already discounted at what is left of it', async () => {
