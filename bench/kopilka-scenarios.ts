@@ -10,7 +10,7 @@ import { kopilkaClientClass } from '../adapters/grpc-door.js';
 import { CEILING } from './ceilings.js';
 import { runGrpcStreamLoad, runGrpcUnaryLoad } from './grpc-load.js';
 import { runHttpLoad } from './http-load.js';
-import { bench_terminal_key, kopilkaUnderTest, type KopilkaUnderTest } from './kopilka-under-test.js';
+import { bench_admin_token, bench_terminal_key, kopilkaUnderTest, type KopilkaUnderTest } from './kopilka-under-test.js';
 import type { LoadTiming } from './measure-window.js';
 import { CpuWindow } from './process-cpu.js';
 import type { Scenario } from './scenario.js';
@@ -19,6 +19,8 @@ import { parseBuckets, percentileMs } from './server-decision-time.js';
 import type { BenchResult, LoadResult } from './stats.js';
 import { runWsLoad } from './ws-load.js';
 import { auditRow, commitHeld, ledger_spend_points } from './ledger-scenarios.js';
+import { publishRules } from './publish-rules.js';
+import { sampleRules50 } from '../engine/rules/sample.js';
 
 const ws_connections = 50;
 const ws_inflight_per_connection = 32;
@@ -45,6 +47,20 @@ function card(seq: number, guests: number): string {
   // A multiplicative walk spreads consecutive requests over all guests and shards.
   return benchCard((seq * 7919) % guests);
 }
+
+/** The 8-line check of the promotions row (engine/rules/sample.ts): a weekday lunch, so periods open. */
+const LINES_8 = [
+  { itemCode: 'IPA', category: 'beer', quantity: 3, unitPrice: 35_000 },
+  { itemCode: 'MERLOT', category: 'wine', quantity: 1, unitPrice: 90_000 },
+  { itemCode: 'LATTE', category: 'coffee', quantity: 2, unitPrice: 25_000 },
+  { itemCode: 'CAKE', category: 'dessert', quantity: 1, unitPrice: 30_000 },
+  { itemCode: 'STEAK', category: 'food', quantity: 1, unitPrice: 120_000 },
+  { itemCode: 'NUTS', category: 'snack', quantity: 2, unitPrice: 15_000 },
+  { itemCode: 'COLA', category: 'soft', quantity: 2, unitPrice: 12_000 },
+  { itemCode: 'CIGARS', category: 'tobacco', quantity: 1, unitPrice: 80_000 },
+];
+const TIME_LUNCH = '2026-03-10T13:30:00+03:00';
+const promotionsBody = (c: string) => ({ outlet: OUTLET, time: TIME_LUNCH, currency: 'RUB', card: c, lines: LINES_8, pointsToSpend: 0 });
 
 const evaluateBody = (c: string) => ({ outlet: OUTLET, time: TIME, currency: 'RUB', card: c, lines: LINES, pointsToSpend: 0 });
 // Keys unique per run and per row: rows restart their sequence numbers at 0.
@@ -153,7 +169,26 @@ function ledgerScenario(name: string): Scenario['run'] {
   };
 }
 
-function wsScenario(name: string, op: 'evaluate' | 'commit', opts: { ratePerS?: () => number } = {}): Scenario['run'] {
+/**
+ * evaluate.ws with the 50 promotions of engine/rules/sample.ts (10 in CEL) published
+ * through the admin API, on an 8-line check. Runs last: from here on every check of
+ * the running kopilka meets them.
+ */
+function promotionsScenario(name: string): Scenario['run'] {
+  return async (timing) => {
+    const k = await kopilkaUnderTest();
+    const version = await publishRules(`http://127.0.0.1:${k.admin}`, bench_admin_token, sampleRules50());
+    // The embedded admin API hands each version to the engine as it publishes it.
+    const seen = await (await fetch(`http://127.0.0.1:${k.http}/metrics`)).text();
+    const running = Number(/^kopilka_config_version (\d+)/m.exec(seen)?.[1] ?? NaN);
+    if (running !== version) throw new Error(`kopilka runs configuration ${running}, not the published ${version}`);
+    const result = await wsScenario(name, 'evaluate', { body: promotionsBody })(timing);
+    if (evaluateWsOpsPerS !== undefined) result.pct_of_evaluate_ws = (100 * result.ops_per_s) / evaluateWsOpsPerS;
+    return result;
+  };
+}
+
+function wsScenario(name: string, op: 'evaluate' | 'commit', opts: { ratePerS?: () => number; body?: (card: string) => unknown } = {}): Scenario['run'] {
   return (timing) =>
     measured(name, 'ws', op, timing, async (k, t) => {
       const load = await runWsLoad({
@@ -165,7 +200,8 @@ function wsScenario(name: string, op: 'evaluate' | 'commit', opts: { ratePerS?: 
         ratePerS: opts.ratePerS?.(),
         makeFrame: (_conn, seq) => {
           const c = card(seq, k.guests);
-          return packr.pack({ id: seq, op, body: op === 'evaluate' ? evaluateBody(c) : commitBody(keyPrefixOf(name), c, seq) });
+          const body = opts.body?.(c) ?? (op === 'evaluate' ? evaluateBody(c) : commitBody(keyPrefixOf(name), c, seq));
+          return packr.pack({ id: seq, op, body });
         },
         replySeq,
         replyOk: op === 'evaluate' ? isResult : isCommitted,
@@ -272,4 +308,7 @@ export const kopilkaScenarios: Scenario[] = [
       },
     }),
   },
+  // No ceiling of its own (it is judged against evaluate.ws), so it runs after every row
+  // that has one: once its promotions are published, every later check meets them.
+  { name: 'evaluate.ws.promotions50', run: promotionsScenario('evaluate.ws.promotions50') },
 ];

@@ -23,6 +23,8 @@ export interface KopilkaUnderTest {
   pid: number;
   http: number;
   grpc: number;
+  /** The admin API's port (embedded). */
+  admin: number;
   guests: number;
   /** Prometheus text of /metrics. */
   metrics(): Promise<string>;
@@ -59,7 +61,7 @@ async function start(): Promise<KopilkaUnderTest> {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const ports = await withTimeout(
-    new Promise<{ http: number; grpc: number }>((resolve, reject) => {
+    new Promise<{ http: number; grpc: number; admin: number }>((resolve, reject) => {
       let out = '';
       child.stdout!.on('data', (d: Buffer) => {
         out += d.toString();
@@ -75,6 +77,7 @@ async function start(): Promise<KopilkaUnderTest> {
     pid: child.pid!,
     http: ports.http,
     grpc: ports.grpc,
+    admin: ports.admin,
     guests: bench_guests_count,
     metrics: async () => (await fetch(`http://127.0.0.1:${ports.http}/metrics`)).text(),
   };

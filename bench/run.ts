@@ -122,8 +122,14 @@ function roundRow(row: BenchRow): Record<string, unknown> {
   return out;
 }
 
+/** A row measured against another kopilka row of the same run (commit.ws.ledger vs commit.ws, promotions50 vs evaluate.ws). */
+function baseShare(r: BenchRow): string {
+  const pct = (r.pct_of_commit_ws ?? r.pct_of_evaluate_ws) as number | undefined;
+  return pct === undefined ? '' : `${pct.toFixed(1)}%`;
+}
+
 function formatTable(report: BenchReport): string {
-  const header = ['name', 'ops/s', 'p50 ms', 'p99 ms', '% of ceiling', 'errors', 'server CPU us/op', 'decision p50 ms', 'decision p99 ms', 'heap MB'];
+  const header = ['name', 'ops/s', 'p50 ms', 'p99 ms', '% of ceiling', '% of base row', 'errors', 'server CPU us/op', 'decision p50 ms', 'decision p99 ms', 'heap MB'];
   const cell = (value: unknown): string => (typeof value === 'number' ? String(round3(value)) : '');
   const rows = report.results.map((r) => [
     r.name,
@@ -131,6 +137,7 @@ function formatTable(report: BenchReport): string {
     cell(r.p50_ms),
     cell(r.p99_ms),
     r.pct_of_ceiling === undefined ? '' : `${r.pct_of_ceiling.toFixed(1)}%`,
+    baseShare(r),
     cell(r.errors),
     cell(r.server_cpu_us_per_op),
     cell(r.server_p50_ms),
