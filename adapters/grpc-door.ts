@@ -12,7 +12,8 @@
 //
 // Messages reach the validators in the same shapes as on the other doors: field names
 // camelCase, int64 as JS numbers, absent fields absent (proto-loader `defaults: false`),
-// a refund's `lines` unwrapped from its RefundLines message (see `normalize`).
+// a refund's `lines` unwrapped from its RefundLines message and an UpdateGuest's `tags` from
+// its GuestTags (see `normalize`).
 
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -91,6 +92,12 @@ export async function startGrpcDoor(options: GrpcDoorOptions): Promise<GrpcDoor>
     Cancel: unaryHandler(engine, 'cancel'),
     Refund: unaryHandler(engine, 'refund'),
     Adjust: unaryHandler(engine, 'adjust'),
+    TopUp: unaryHandler(engine, 'topUp'),
+    UpdateGuest: unaryHandler(engine, 'updateGuest'),
+    AddCard: unaryHandler(engine, 'addCard'),
+    BlockCard: unaryHandler(engine, 'blockCard'),
+    UnblockCard: unaryHandler(engine, 'unblockCard'),
+    PaymentCode: unaryHandler(engine, 'paymentCode'),
     Stream: (stream: grpc.ServerDuplexStream<unknown, unknown>) => openStream(engine, stream),
   });
   const address = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
@@ -158,6 +165,7 @@ function serviceDefinition(): grpc.ServiceDefinition {
  * field) and its `points` absent (a 0 from a protoc client) or 0 is refused naming `points`.
  */
 function normalize(op: Op, body: Record<string, unknown>): void {
+  if (normalizeGuestFields(op, body)) return;
   if (op === 'register') {
     if (body.name === '') body.name = undefined;
     if (body.phone === '') body.phone = undefined;
@@ -173,6 +181,35 @@ function normalize(op: Op, body: Record<string, unknown>): void {
     const wrapped = body.lines;
     if (typeof wrapped === 'object' && wrapped !== null) body.lines = (wrapped as { lines?: unknown }).lines ?? [];
   }
+}
+
+/** Register's optional strings; "" from proto3 means absent. */
+const REGISTER_OPTIONAL_STRINGS = ['name', 'phone', 'email', 'birthday', 'document', 'address', 'kind'] as const;
+
+/**
+ * The guests-and-cards part of `normalize`; true when it handled the op:
+ * - register: its optional strings "" go absent (as name and phone always did).
+ * - identify: `card` and `phone` "" go absent, so that exactly one of them is left.
+ * - updateGuest: its strings are proto3 `optional`, so a "" that arrives was sent on
+ *   purpose and clears the field; it stays. `tags` travels wrapped (GuestTags) so that
+ *   "clear" (an empty list) differs from "unchanged" (absent): unwrapped here.
+ */
+function normalizeGuestFields(op: Op, body: Record<string, unknown>): boolean {
+  if (op === 'register') {
+    for (const key of REGISTER_OPTIONAL_STRINGS) if (body[key] === '') body[key] = undefined;
+    return true;
+  }
+  if (op === 'identify') {
+    if (body.card === '') body.card = undefined;
+    if (body.phone === '') body.phone = undefined;
+    return true;
+  }
+  if (op === 'updateGuest') {
+    const wrapped = body.tags;
+    if (typeof wrapped === 'object' && wrapped !== null && !Array.isArray(wrapped)) body.tags = (wrapped as { tags?: unknown }).tags ?? [];
+    return true;
+  }
+  return false;
 }
 
 function bearer(metadata: grpc.Metadata): string | undefined {

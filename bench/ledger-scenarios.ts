@@ -36,7 +36,7 @@ function auditSize(quick: boolean): { guests: number; checks: number } {
 const checks_per_transaction = 10_000;
 
 /** Fills a fresh store with checks that each spend and accrue (two postings), by the actor itself. */
-function fillJournal(store: Store, guests: number, checks: number): void {
+export function fillJournal(store: Store, guests: number, checks: number): void {
   const config = demoSnapshot('audit');
   const actor = new GuestActor(store, 0, config);
   const time = new Date().toISOString();

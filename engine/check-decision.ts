@@ -30,6 +30,8 @@ interface CompiledConfig {
   rules: CompiledRules;
   /** Any promotion active: otherwise the rules are not run at all. */
   anyActive: boolean;
+  /** Active promotions with a budget, and its amount: the only budgets a decision reads. */
+  budgeted: ReadonlyArray<{ id: string; amount: number }>;
 }
 
 // Compiled once per published version: the snapshot object is the version.
@@ -41,6 +43,7 @@ export function compiledRulesOf(config: ConfigSnapshot): CompiledConfig {
     c = {
       rules: compileRules(config.rules, { timeZone: config.organization.timeZone }),
       anyActive: config.rules.promotions.some((p) => p.status === 'active'),
+      budgeted: config.rules.promotions.flatMap((p) => (p.status === 'active' && p.limits.budget !== null ? [{ id: p.id, amount: p.limits.budget.amount }] : [])),
     };
     compiled.set(config, c);
   }
@@ -114,6 +117,9 @@ export function guestContext(guestId: string, state: GuestState, profile: GuestP
   return {
     id: guestId,
     ...(profile?.createdAt === undefined ? {} : { registeredAt: Date.parse(profile.createdAt) }),
+    // The profile's birthday and tags (register / updateGuest), for birthday periods and tag conditions.
+    ...(profile?.birthday === undefined ? {} : { birthday: profile.birthday }),
+    ...(profile?.tags === undefined ? {} : { tags: profile.tags }),
     balances,
     counters: state.counters ?? {},
     usage,

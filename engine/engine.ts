@@ -21,6 +21,8 @@ import { GuestReader } from './guest-reader.js';
 import { EngineMetrics } from './metrics.js';
 import { ShardPool } from './shard-pool.js';
 import { compiledRulesOf } from './check-decision.js';
+import { cardMasksOf, resolveCard } from './cards.js';
+import { guestOfPhone, indexOldPhones, phoneKeyOf } from './guest-profile.js';
 import { META_CONFIG, META_SHARDS, type Store, guestOfId, guestShard, loadConfig, openStore } from './store.js';
 
 export interface EngineOptions {
@@ -35,9 +37,16 @@ export interface EngineOptions {
    * commit); more threads pay once shards have environments of their own.
    */
   threads?: number;
+  /** Life of a payment code, ms; default 5 minutes (protocol/limits.ts). Internal: tests shorten it. */
+  paymentCodeTtlMs?: number;
 }
 
 const shards_default = 4;
+
+/** Ops on a guest's cards and profile: writes, in the guest's shard (engine/guest-registry.ts). */
+const GUEST_CARD_WRITES: ReadonlySet<Op> = new Set<Op>(['updateGuest', 'addCard', 'blockCard', 'unblockCard', 'paymentCode']);
+/** Ops whose shard decides what a card's status allows (a blocked card may be unblocked, a retried addCard answered). */
+const CARD_ANY_STATUS: ReadonlySet<Op> = new Set<Op>(['addCard', 'blockCard', 'unblockCard']);
 
 export class Engine {
   readonly metrics: EngineMetrics;
@@ -72,6 +81,8 @@ export class Engine {
   /** Opens the data folder and, if it holds a configuration, starts serving it at once. */
   static open(options: EngineOptions): Engine {
     const engine = new Engine(openStore(options.dataDir), options);
+    // Before any shard runs: phones of guests registered before the phone index.
+    indexOldPhones(engine.store);
     const saved = loadConfig(engine.store);
     if (saved !== undefined) engine.applyConfig(saved);
     return engine;
@@ -94,6 +105,7 @@ export class Engine {
     // Compiled here, once: a version whose rules do not compile is never served
     // (the admin API validates them; this guards a store edited by other means).
     compiledRulesOf(snapshot);
+    cardMasksOf(snapshot.organization);
     const saved = loadConfig(this.store);
     if (saved === undefined || saved.version < snapshot.version) void this.store.meta.put(META_CONFIG, snapshot);
     this.current = snapshot;
@@ -101,7 +113,15 @@ export class Engine {
     this.terminalsByKey = new Map();
     this.metrics.configVersion.set(snapshot.version);
     if (this.pool === undefined) {
-      this.pool = new ShardPool({ dataDir: this.options.dataDir, shards: this.shards, threads: this.threads, config: snapshot });
+      this.pool = new ShardPool({
+        dataDir: this.options.dataDir,
+        shards: this.shards,
+        threads: this.threads,
+        config: snapshot,
+        paymentCodeTtlMs: this.options.paymentCodeTtlMs,
+        // Reads on this thread see every write acknowledged before them (shard-pool.ts `receive`).
+        onReplies: () => this.store.root.resetReadTxn(),
+      });
     } else {
       this.pool.setConfig(snapshot);
     }
@@ -135,10 +155,17 @@ export class Engine {
     if (this.draining) return Promise.reject(new KopilkaError('shutting_down', 'kopilka is shutting down'));
     const pool = this.pool;
     if (pool === undefined) return Promise.reject(new KopilkaError('not_configured', 'kopilka has no configuration yet'));
-    if (op === 'register') return pool.request(cardShard((body as RegisterRequest).card, this.shards), op, '', body);
-    const guestId = this.guestOf(op, body);
+    if (op === 'register') return pool.request(this.registerShard(body as RegisterRequest), op, '', body);
+    let guestId: string | undefined;
+    try {
+      guestId = this.guestOf(op, body);
+    } catch (err) {
+      // A blocked or replaced card: refused here, before any shard sees it.
+      return Promise.reject(err);
+    }
     if (guestId === undefined) return Promise.reject(new KopilkaError('card_not_found', 'the card belongs to no guest', 'card'));
-    if (op === 'commit' || op === 'cancel' || op === 'refund' || op === 'adjust' || (op === 'evaluate' && (body as EvaluateRequest).hold === true)) {
+    if (GUEST_CARD_WRITES.has(op)) return pool.request(guestShard(guestId), op, guestId, body);
+    if (op === 'commit' || op === 'cancel' || op === 'refund' || op === 'adjust' || op === 'topUp' || (op === 'evaluate' && (body as EvaluateRequest).hold === true)) {
       return pool.request(guestShard(guestId), op, guestId, body);
     }
     try {
@@ -158,7 +185,42 @@ export class Engine {
       const guestId = guestOfId(id);
       return guestShard(guestId) < this.shards ? guestId : undefined;
     }
-    return this.store.cards.get((body as { card: string }).card);
+    return this.cardHolder(op, body as { card?: string; phone?: string });
+  }
+
+  // ---- guests and cards (engine/cards.ts, engine/guest-registry.ts) --------------------
+
+  /**
+   * The guest of a request's `card` (or, for identify, `phone`): one LMDB read for a
+   * card, which gives the guest (so its shard) and the card's status together. A
+   * blocked or replaced card is refused here, but for the ops that deal with card
+   * status themselves (CARD_ANY_STATUS). The body's `card` becomes the card as stored
+   * (a payment code's card, an RFID UID in upper case), so journals and idempotency
+   * records name the card, not the code.
+   */
+  private cardHolder(op: Op, body: { card?: string; phone?: string }): string | undefined {
+    if (body.card === undefined) {
+      const guestId = body.phone === undefined ? undefined : guestOfPhone(this.store, body.phone);
+      if (guestId === undefined) throw new KopilkaError('card_not_found', 'no guest has this phone', 'phone');
+      return guestId;
+    }
+    const found = resolveCard(this.store, body.card, Date.now(), CARD_ANY_STATUS.has(op) ? 'any' : 'active');
+    if (found === undefined) return undefined;
+    body.card = found.card;
+    return found.guestId;
+  }
+
+  /**
+   * A register's shard: with a phone, that of the guest holding the phone, else the
+   * phone's hash, so that two registers with one new phone meet in one shard and make
+   * one guest; without, the card's hash, so that one card registered twice meets in
+   * one shard (and, inside the write transaction, its index is exact anyway).
+   */
+  private registerShard(req: RegisterRequest): number {
+    if (req.phone === undefined) return cardShard(req.card, this.shards);
+    const holder = guestOfPhone(this.store, req.phone);
+    if (holder !== undefined && guestShard(holder) < this.shards) return guestShard(holder);
+    return cardShard(phoneKeyOf(req.phone), this.shards);
   }
 
   /** Reads answer here, on the doors' thread, from committed state (see guest-reader.ts). */

@@ -26,10 +26,14 @@ import type {
   RefundResult,
   RegisterRequest,
   RegisterResult,
+  TopUpOutcome,
+  TopUpRequest,
+  TopUpResult,
 } from '../protocol/types.js';
 import { budgetSpend, decideCheck, hasPromotions, recordUsage, windowKeys } from './check-decision.js';
 import { type Clock, appliedPromotions, budgetsLeft, checkCurrency, checkTime, evaluateCheck, readState } from './guest-reader.js';
 import type { Evaluation } from './rules/model.js';
+import { GuestRegistry } from './guest-registry.js';
 import { localMidnightAfter } from './local-time.js';
 import {
   type Hold,
@@ -38,7 +42,6 @@ import {
   availableOf,
   credit,
   dropExpiredHolds,
-  emptyAccount,
   expire,
   holds_per_guest_max,
   removeHold,
@@ -48,7 +51,6 @@ import {
 import { checkTotal, decide, pointsCapOf } from './program.js';
 import {
   type CheckProgress,
-  type GuestProfile,
   type GuestState,
   type HoldRecord,
   type IdempotencyRecord,
@@ -57,11 +59,12 @@ import {
   type SystemAccount,
   type SystemBalances,
   type TransactionRecord,
+  SYSTEM_ACCOUNTS,
+  depositAccount,
   guestAccount,
   guestShard,
   lastJournalNumber,
   journalNumberOf,
-  metaGuestCounter,
 } from './store.js';
 
 /**
@@ -70,6 +73,15 @@ import {
  */
 function unitsShare(net: number, quantity: number, from: number, to: number): number {
   return Math.floor((net * to) / quantity) - Math.floor((net * from) / quantity);
+}
+
+/** Moves a shard system account: the points ledger's by field, the money ledgers' in `money`. */
+function moveSystemAccount(balances: SystemBalances, account: string, by: number): void {
+  if ((SYSTEM_ACCOUNTS as readonly string[]).includes(account)) balances[account as SystemAccount] += by;
+  else {
+    const money = (balances.money ??= {});
+    money[account] = (money[account] ?? 0) + by;
+  }
 }
 
 /** Points of a check's promotions that go into lots of their own (their own delay or life). */
@@ -131,19 +143,13 @@ export class GuestActor {
 
   // ---- registration -----------------------------------------------------------
 
-  /** The door routed the card to this shard by hash. */
+  /** Guests and cards (engine/guest-registry.ts); made on first use, holds nothing but references. */
+  private registry: GuestRegistry | undefined;
+
+  /** The door routed the request here by the card's hash, or by its phone (see guest-registry.ts). */
   registerInTransaction(req: RegisterRequest, createdAt: string): RegisterResult {
-    const existing = this.store.cards.get(req.card);
-    if (existing !== undefined) return { outcome: 'exists', guestId: existing, card: req.card };
-    const counterKey = metaGuestCounter(this.shard);
-    const n = ((this.store.meta.get(counterKey) as number | undefined) ?? 0) + 1;
-    const guestId = `${this.shard}-${n}`;
-    const profile: GuestProfile = { id: guestId, name: req.name ?? '', phone: req.phone ?? '', cards: [req.card], createdAt };
-    this.store.meta.putSync(counterKey, n);
-    this.store.guests.putSync(guestId, profile);
-    this.store.states.putSync(guestId, { seq: 0, lastTx: 0, holdSeq: 0, points: emptyAccount() });
-    this.store.cards.putSync(req.card, guestId);
-    return { outcome: 'ok', guestId, card: req.card };
+    this.registry ??= new GuestRegistry(this.store, this.shard, () => this.config, this.clock);
+    return this.registry.register(req, createdAt);
   }
 
   // ---- housekeeping -------------------------------------------------------------
@@ -239,8 +245,8 @@ export class GuestActor {
   private moveSystem(postings: readonly Posting[]): void {
     let balances: SystemBalances | undefined = this.batch?.system;
     for (const [debit, creditTo, amount] of postings) {
-      if (!debit.startsWith('g:')) (balances ??= this.systemBalances())[debit as SystemAccount] -= amount;
-      if (!creditTo.startsWith('g:')) (balances ??= this.systemBalances())[creditTo as SystemAccount] += amount;
+      if (!debit.startsWith('g:')) moveSystemAccount((balances ??= this.systemBalances()), debit, -amount);
+      if (!creditTo.startsWith('g:')) moveSystemAccount((balances ??= this.systemBalances()), creditTo, amount);
     }
     if (balances === undefined) return;
     // In a batch the record is written once, when the batch ends.
@@ -321,8 +327,10 @@ export class GuestActor {
     const linesKey = linesFingerprint(req.lines);
     const pointsSpent = req.pointsSpent ?? 0;
     const holdId = req.holdId ?? '';
+    const depositKey = req.deposit === undefined ? '' : `${req.deposit.account}:${req.deposit.amount}`;
     const seen = this.store.idempotency.get(key);
-    if (seen !== undefined) return replayCommit(seen, req, linesKey, pointsSpent, holdId);
+    if (seen !== undefined) return replayCommit(seen, req, linesKey, pointsSpent, holdId, depositKey);
+    if (req.deposit !== undefined) depositConfig(this.config, req.deposit.account, 'deposit.account');
 
     checkCurrency(this.config, req.currency);
     const now = this.clock();
@@ -350,6 +358,12 @@ export class GuestActor {
     if (outcome === undefined && pointsSpent > d.pointsCap) outcome = 'points_over_limit';
     const spent = outcome === undefined ? spend(state.points, pointsSpent, now, hold) : undefined;
     if (outcome === undefined && spent === undefined) outcome = 'insufficient_points';
+    const dep = req.deposit;
+    if (outcome === undefined && dep !== undefined) {
+      // The deposit pays money: at most what is left after the discount and the points.
+      if (dep.amount > d.moneyToPay) outcome = 'deposit_over_check';
+      else if ((state.accounts?.[dep.account] ?? 0) < dep.amount) outcome = 'insufficient_funds';
+    }
 
     let result: CommitResult;
     if (outcome !== undefined || spent === undefined) {
@@ -376,6 +390,11 @@ export class GuestActor {
       if (d.evaluation !== null) {
         next = { ...next, ...recordUsage(state, d.evaluation, windowKeys(checkTime(req.time, now), tz)) };
         this.spendBudgets(d.evaluation);
+        next = { ...next, accounts: this.accrueToAccounts(guestId, next.accounts ?? {}, d.evaluation, postings) };
+      }
+      if (dep !== undefined) {
+        next = { ...next, accounts: { ...(next.accounts ?? {}), [dep.account]: (next.accounts?.[dep.account] ?? 0) - dep.amount } };
+        postings.push([depositAccount(guestId, dep.account), `deposit_paid:${dep.account}`, dep.amount]);
       }
       state = this.append(guestId, next, now, {
         kind: 'check',
@@ -391,6 +410,7 @@ export class GuestActor {
         ...(hold === undefined ? {} : { holdId: hold.id }),
         ...(d.discount === 0 ? {} : { discount: d.discount, lineNets: d.lineNets }),
         ...(applied.length === 0 ? {} : { promotions: applied }),
+        ...(dep === undefined ? {} : { deposit: dep }),
       });
       assert.equal(state.lastTx, n, 'the check is the journal entry its lot names');
       if (d.accrue > 0) for (const at of expiries) this.scheduleExpiry(guestId, at);
@@ -402,9 +422,11 @@ export class GuestActor {
       // Keyed by journal number: appended, so a commit adds no random page here.
       this.store.checks.putSync([this.shard, n], progress);
       result = this.commitResult('ok', transactionId, guestId, d.total, pointsSpent, d.accrue, state.points.balance, d.discount, applied);
+      if (dep !== undefined) result = { ...result, depositPaid: dep.amount, depositBalance: state.accounts?.[dep.account] ?? 0 };
     }
     // A refused commit is remembered too: the same key keeps its first answer.
     const record: IdempotencyRecord = { card: req.card, time: req.time, currency: req.currency, lines: linesKey, pointsSpent, holdId, result };
+    if (depositKey !== '') record.deposit = depositKey;
     this.store.idempotency.putSync(key, record);
     return result;
   }
@@ -433,7 +455,63 @@ export class GuestActor {
     discount: number,
     promotions: AppliedPromotion[],
   ): CommitResult {
-    return { outcome, transactionId, guestId, configVersion: this.config.version, total, spent, accrued, balance, discount, promotions };
+    return { outcome, transactionId, guestId, configVersion: this.config.version, total, spent, accrued, balance, discount, promotions, depositPaid: 0, depositBalance: 0 };
+  }
+
+  /**
+   * A check's promotions' accruals and top-ups into accounts other than the
+   * program's points: money ones are deposit money (posted against the shard's
+   * `deposits:<a>`, like a top-up), count ones just add up. Returns the new balances.
+   */
+  private accrueToAccounts(guestId: string, accounts: Record<string, number>, ev: Evaluation, postings: Posting[]): Record<string, number> {
+    const program = this.config.program.id;
+    const units = new Map(this.config.rules.accounts.map((a) => [a.id, a.unit]));
+    let out = accounts;
+    const add = (account: string, amount: number): void => {
+      if (account === program || amount === 0 || units.get(account) === 'points') return;
+      if (out === accounts) out = { ...accounts };
+      out[account] = (out[account] ?? 0) + amount;
+      if (units.get(account) === 'money') {
+        postings.push(amount > 0 ? [`deposits:${account}`, depositAccount(guestId, account), amount] : [depositAccount(guestId, account), `deposits:${account}`, -amount]);
+      }
+    };
+    for (const a of ev.accruals) add(a.account, a.amount);
+    for (const a of ev.actions) if (a.kind === 'top_up') add(a.account, a.amount);
+    return out;
+  }
+
+  // ---- deposits --------------------------------------------------------------------
+
+  /** Money put on a guest's deposit: a posting from the shard's `deposits:<a>`, idempotent by key. */
+  topUpInTransaction(guestId: string, req: TopUpRequest): TopUpResult {
+    const key: [string, string] = [req.outlet, req.idempotencyKey];
+    const seen = this.store.topUpKeys.get(key);
+    if (seen !== undefined) {
+      let outcome: TopUpOutcome = 'exists';
+      if (seen.card !== req.card) outcome = 'exists_with_different_card';
+      else if (seen.account !== req.account) outcome = 'exists_with_different_account';
+      else if (seen.amount !== req.amount) outcome = 'exists_with_different_amount';
+      return { ...seen.result, outcome };
+    }
+    depositConfig(this.config, req.account, 'account');
+    const now = this.clock();
+    let state = this.touch(guestId, now);
+    const balance = (state.accounts?.[req.account] ?? 0) + req.amount;
+    state = this.append(guestId, { ...state, accounts: { ...(state.accounts ?? {}), [req.account]: balance } }, now, {
+      kind: 'top_up',
+      time: new Date(now).toISOString(),
+      outlet: req.outlet,
+      idempotencyKey: req.idempotencyKey,
+      total: req.amount,
+      spent: 0,
+      accrued: 0,
+      postings: [[`deposits:${req.account}`, depositAccount(guestId, req.account), req.amount]],
+      deposit: { account: req.account, amount: req.amount },
+      operator: req.operator,
+    });
+    const result: TopUpResult = { outcome: 'ok', transactionId: `${guestId}.${state.lastTx}`, guestId, account: req.account, balance };
+    this.store.topUpKeys.putSync(key, { card: req.card, account: req.account, amount: req.amount, result });
+    return result;
   }
 
   // ---- manual adjustment -----------------------------------------------------------
@@ -504,7 +582,7 @@ export class GuestActor {
   private refund(guestId: string, req: RefundRequest): RefundResult {
     const now = this.clock();
     const refused = (outcome: RefundOutcome, balance: number, status: RefundResult['checkStatus']): RefundResult => ({
-      outcome, refundId: '', transactionId: req.transactionId, guestId, returned: 0, accrualReversed: 0, spentRestored: 0, writtenOff: 0, balance, checkStatus: status,
+      outcome, refundId: '', transactionId: req.transactionId, guestId, returned: 0, accrualReversed: 0, spentRestored: 0, writtenOff: 0, balance, checkStatus: status, depositRestored: 0,
     });
     const n = journalNumberOf(req.transactionId);
     const progress = this.store.checks.get([this.shard, n]);
@@ -578,8 +656,17 @@ export class GuestActor {
     points = burnt.acc;
     if (burnt.burned > 0) postings.push([g, 'breakage', burnt.burned]);
 
+    // Money the check paid from a deposit goes back to the deposit, in the same proportion.
+    const dep = check.deposit;
+    const depositDelta = dep === undefined ? 0 : share(dep.amount) - (progress.depositRestored ?? 0);
+    let accounts = state.accounts;
+    if (dep !== undefined && depositDelta > 0) {
+      accounts = { ...(accounts ?? {}), [dep.account]: (accounts?.[dep.account] ?? 0) + depositDelta };
+      postings.push([`deposit_paid:${dep.account}`, depositAccount(guestId, dep.account), depositDelta]);
+    }
+
     const status = full ? 'returned' : 'partially_returned';
-    state = this.append(guestId, { ...state, points }, now, {
+    state = this.append(guestId, { ...state, points, ...(accounts === undefined ? {} : { accounts }) }, now, {
       kind: 'refund',
       time: new Date(now).toISOString(),
       outlet: req.outlet,
@@ -597,6 +684,7 @@ export class GuestActor {
       returnedQty,
       accrualReversed: progress.accrualReversed + accrualDelta,
       spentRestored: progress.spentRestored + restoreDelta,
+      ...(dep === undefined ? {} : { depositRestored: (progress.depositRestored ?? 0) + depositDelta }),
     });
     return {
       outcome: 'ok',
@@ -609,6 +697,7 @@ export class GuestActor {
       writtenOff: accrualDelta - back.taken,
       balance: state.points.balance,
       checkStatus: status,
+      depositRestored: depositDelta,
     };
   }
 }
@@ -621,7 +710,16 @@ function assertBalanced(postings: readonly Posting[]): void {
 }
 
 /** The same key again: the first answer if the body is the same, else which field differs. */
-function replayCommit(seen: IdempotencyRecord, req: CommitRequest, linesKey: string, pointsSpent: number, holdId: string): CommitResult {
+/** The deposit account `account` of the configuration, or a typed refusal naming `field`. */
+function depositConfig(config: ConfigSnapshot, account: string, field: string): void {
+  const a = config.rules.accounts.find((x) => x.id === account);
+  if (a === undefined || a.unit !== 'money') {
+    const known = config.rules.accounts.filter((x) => x.unit === 'money').map((x) => x.id);
+    throw new KopilkaError('invalid_field', `${field} must name a deposit account (${known.length === 0 ? 'none configured' : known.join(', ')}), not "${account}"`, field);
+  }
+}
+
+function replayCommit(seen: IdempotencyRecord, req: CommitRequest, linesKey: string, pointsSpent: number, holdId: string, depositKey: string): CommitResult {
   let outcome: CommitOutcome = 'exists';
   if (seen.card !== req.card) outcome = 'exists_with_different_card';
   else if (seen.time !== req.time) outcome = 'exists_with_different_time';
@@ -629,6 +727,7 @@ function replayCommit(seen: IdempotencyRecord, req: CommitRequest, linesKey: str
   else if (seen.lines !== linesKey) outcome = 'exists_with_different_lines';
   else if (seen.pointsSpent !== pointsSpent) outcome = 'exists_with_different_points_spent';
   else if ((seen.holdId ?? '') !== holdId) outcome = 'exists_with_different_hold';
+  else if ((seen.deposit ?? '') !== depositKey) outcome = 'exists_with_different_deposit';
   // A refused first attempt answers with its refusal again: a failed key stays failed.
   if (outcome === 'exists' && seen.result.outcome !== 'ok') return seen.result;
   return { ...seen.result, outcome };

@@ -15,13 +15,16 @@ import type {
   EvaluateRequest,
   EvaluateResult,
   AppliedPromotion,
+  AccountBalance,
   PromotionVerdict,
   IdentifyRequest,
   IdentifyResult,
   TransactionView,
 } from '../protocol/types.js';
-import { decideWithin, hasPromotions } from './check-decision.js';
+import { compiledRulesOf, decideWithin, hasPromotions } from './check-decision.js';
 import { view } from './points-account.js';
+import { cardViews } from './cards.js';
+import { profileView } from './guest-profile.js';
 import type { Evaluation, PromotionExplanation } from './rules/model.js';
 import { type GuestState, type Store, type TransactionRecord, guestShard } from './store.js';
 
@@ -44,10 +47,7 @@ export function checkCurrency(config: ConfigSnapshot, currency: string): void {
 /** What the promotions' budgets have left, by promotion id (as committed). */
 export function budgetsLeft(store: Store, config: ConfigSnapshot): Record<string, number> {
   const left: Record<string, number> = {};
-  for (const p of config.rules.promotions) {
-    if (p.limits.budget === null || p.status !== 'active') continue;
-    left[p.id] = p.limits.budget.amount - (store.budgets.get(p.id)?.spent ?? 0);
-  }
+  for (const b of compiledRulesOf(config).budgeted) left[b.id] = b.amount - (store.budgets.get(b.id)?.spent ?? 0);
   return left;
 }
 
@@ -111,6 +111,19 @@ function verdict(p: PromotionExplanation): PromotionVerdict {
   return v;
 }
 
+/** The guest's deposits and count accounts, then its counters, each sorted by id. */
+export function accountsOf(config: ConfigSnapshot, state: GuestState): AccountBalance[] {
+  const out: AccountBalance[] = [];
+  const units = new Map(config.rules.accounts.map((a) => [a.id, a.unit]));
+  for (const [account, balance] of Object.entries(state.accounts ?? {}).sort(byKey)) {
+    out.push({ account, unit: units.get(account) === 'count' ? 'count' : 'money', balance });
+  }
+  for (const [account, balance] of Object.entries(state.counters ?? {}).sort(byKey)) out.push({ account, unit: 'count', balance });
+  return out;
+}
+
+const byKey = (a: [string, number], b: [string, number]): number => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0);
+
 export function transactionView(t: TransactionRecord): TransactionView {
   return {
     transactionId: t.transactionId,
@@ -132,15 +145,16 @@ export class GuestReader {
 
   identify(_config: ConfigSnapshot, guestId: string, req: IdentifyRequest): IdentifyResult {
     const state = readState(this.store, guestId);
-    const name = this.store.guests.get(guestId)?.name ?? '';
-    return { guestId, card: req.card, name, balance: state.points.balance };
+    const profile = this.store.guests.get(guestId);
+    // The profile, then every card with its kind and status: the POS needs the numbers.
+    return { guestId, card: req.card ?? '', ...profileView(profile), balance: state.points.balance, cards: cardViews(this.store, profile) };
   }
 
   evaluate(config: ConfigSnapshot, guestId: string, req: EvaluateRequest): EvaluateResult {
     return evaluateCheck(this.store, config, guestId, readState(this.store, guestId), req, this.clock());
   }
 
-  balance(_config: ConfigSnapshot, guestId: string, req: BalanceRequest): BalanceResult {
+  balance(config: ConfigSnapshot, guestId: string, req: BalanceRequest): BalanceResult {
     const state = readState(this.store, guestId);
     const transactions: TransactionView[] = [];
     const limit = req.limit ?? 0;
@@ -152,6 +166,6 @@ export class GuestReader {
       n = entry.prevTx;
     }
     const v = view(state.points, this.clock(), (req.expiringWithinDays ?? 0) * day_ms);
-    return { guestId, balance: v.balance, available: v.available, pending: v.pending, held: v.held, expiring: v.expiring, transactions };
+    return { guestId, balance: v.balance, available: v.available, pending: v.pending, held: v.held, expiring: v.expiring, transactions, accounts: accountsOf(config, state) };
   }
 }

@@ -42,4 +42,6 @@ export interface AttachShardTask {
   dataDir: string;
   config: ConfigSnapshot;
   port: import('node:worker_threads').MessagePort;
+  /** Life of the payment codes the shard issues, ms; absent: the default (protocol/limits.ts). */
+  paymentCodeTtlMs?: number;
 }

@@ -36,6 +36,14 @@ export interface ShardPoolOptions {
   shards: number;
   threads: number;
   config: ConfigSnapshot;
+  /** Life of a payment code, ms; absent: the default. */
+  paymentCodeTtlMs?: number;
+  /**
+   * Called when a batch of replies arrives, before any of its requests is resolved:
+   * the engine drops its LMDB read snapshot there, so that a read following an
+   * acknowledged write sees it (see `receive`).
+   */
+  onReplies?: () => void;
 }
 
 export class ShardPool {
@@ -83,6 +91,7 @@ export class ShardPool {
     link.attached = true;
     port1.on('message', (batch: ShardReply[]) => this.receive(link, batch));
     const task: AttachShardTask = { shard, dataDir: this.options.dataDir, config: this.config, port: port2 };
+    if (this.options.paymentCodeTtlMs !== undefined) task.paymentCodeTtlMs = this.options.paymentCodeTtlMs;
     this.pool
       .run(task, { transferList: [port2] as any })
       .then(
@@ -107,6 +116,10 @@ export class ShardPool {
   }
 
   private receive(link: ShardLink, batch: ShardReply[]): void {
+    // lmdb-js keeps a thread's read snapshot until a setTimeout(0); a reply can arrive
+    // before it lapses, and a read right after an acknowledged write (identify after
+    // register, evaluate after blockCard) would not see the write.
+    this.options.onReplies?.();
     for (let i = 0; i < batch.length; i++) {
       const reply = batch[i]!;
       const p = link.pending.get(reply.id);

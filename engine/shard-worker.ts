@@ -15,12 +15,15 @@ import type {
   Operations,
   Op,
   RegisterRequest,
+  TopUpRequest,
 } from '../protocol/types.js';
 import { GuestActor, expiry_sweep_guests_max } from './guest-actor.js';
 
 /** How often a shard looks for lots whose expiry has come. */
 const expiry_sweep_interval_ms = 60_000;
 import { GuestReader } from './guest-reader.js';
+import { GuestRegistry } from './guest-registry.js';
+import type { AddCardRequest, BlockCardRequest, PaymentCodeRequest, UnblockCardRequest, UpdateGuestRequest } from '../protocol/types.js';
 import { type ShardMetrics, createShardMetrics } from './shard-metrics.js';
 import type { AttachShardTask, ShardInput, ShardReply, ShardRequest } from './shard-messages.js';
 import { type Store, openStore } from './store.js';
@@ -32,7 +35,9 @@ let metrics: ShardMetrics | undefined;
 export default async function attach(task: AttachShardTask): Promise<void> {
   store ??= openStore(task.dataDir);
   metrics ??= createShardMetrics();
-  const shard = new ShardServer(task.shard, store, metrics, task.port, new GuestActor(store, task.shard, task.config));
+  const actor = new GuestActor(store, task.shard, task.config);
+  const registry = new GuestRegistry(store, task.shard, () => actor.currentConfig, Date.now, { paymentCodeTtlMs: task.paymentCodeTtlMs });
+  const shard = new ShardServer(task.shard, store, metrics, task.port, actor, registry);
   await shard.closed;
 }
 
@@ -52,6 +57,7 @@ class ShardServer {
     private readonly metrics: ShardMetrics,
     private readonly port: MessagePort,
     private readonly actor: GuestActor,
+    private readonly registry: GuestRegistry,
   ) {
     this.reader = new GuestReader(store);
     this.closed = new Promise((resolve) =>
@@ -94,6 +100,9 @@ class ShardServer {
         case 'adjust':
           this.writes.push({ id: req.id, op: 'adjust', run: () => this.actor.adjustInTransaction(req.guestId, req.body as AdjustRequest) });
           return;
+        case 'topUp':
+          this.writes.push({ id: req.id, op: 'topUp', run: () => this.actor.topUpInTransaction(req.guestId, req.body as TopUpRequest) });
+          return;
         case 'refund':
           this.writes.push({ id: req.id, op: 'refund', run: () => this.actor.refundInTransaction(req.guestId, req.body as RefundRequest) });
           return;
@@ -107,9 +116,37 @@ class ShardServer {
         case 'commit':
           this.writes.push({ id: req.id, op: 'commit', run: () => this.actor.commitInTransaction(req.guestId, req.body as CommitRequest) });
           return;
+        case 'updateGuest':
+        case 'addCard':
+        case 'blockCard':
+        case 'unblockCard':
+        case 'paymentCode':
+          this.writes.push({ id: req.id, op: req.op, run: this.guestCardWrite(req) });
+          return;
       }
     } catch (err) {
       this.fail(req.id, err);
+    }
+  }
+
+  /** A write on a guest's profile or cards (engine/guest-registry.ts), to run in the batch's transaction. */
+  private guestCardWrite(req: ShardRequest): () => Operations[Op]['result'] {
+    const r = this.registry;
+    switch (req.op) {
+      case 'updateGuest':
+        return () => r.updateGuest(req.guestId, req.body as UpdateGuestRequest);
+      case 'addCard': {
+        const at = new Date(req.receivedAt).toISOString();
+        return () => r.addCard(req.guestId, req.body as AddCardRequest, at);
+      }
+      case 'blockCard':
+        return () => r.blockCard(req.guestId, req.body as BlockCardRequest);
+      case 'unblockCard':
+        return () => r.unblockCard(req.guestId, req.body as UnblockCardRequest);
+      case 'paymentCode':
+        return () => r.paymentCode(req.guestId, req.body as PaymentCodeRequest);
+      default:
+        throw new Error(`${req.op} is not a write on guests and cards`);
     }
   }
 

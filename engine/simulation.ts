@@ -877,6 +877,8 @@ class Simulation {
           ...this.model.view(g, this.now, days * day_ms),
           outcome: 'ok',
           transactions: entries.map((e) => ({ transactionId: e.transactionId, kind: e.kind, balanceAfter: e.balanceAfter })),
+          // The simulated configurations have no deposits or counters.
+          accounts: [],
         };
       },
     };

@@ -9,16 +9,52 @@ import { open, type Database, type RootDatabase } from 'lmdb';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { withRules, type ConfigSnapshot, type StoredConfigSnapshot } from '../protocol/config.js';
-import type { AdjustResult, AppliedPromotion, CheckLine, CheckStatus, CommitResult, RefundResult, TransactionView } from '../protocol/types.js';
+import type { AdjustResult, AppliedPromotion, DepositPayment, TopUpResult, CheckLine, CheckStatus, CommitResult, RefundResult, TransactionView } from '../protocol/types.js';
 import type { PointsAccount, Taken } from './points-account.js';
+import type { CardKind, CardStatus } from '../protocol/types.js';
 
-/** Who a guest is: written at registration and by profile changes, read to identify. */
+/**
+ * Who a guest is: written at registration and by profile changes, read to identify.
+ * The optional fields are absent until set (records written before they existed lack them).
+ */
 export interface GuestProfile {
   id: string;
   name: string;
   phone: string;
+  /** Every card bound to the guest, in binding order, blocked and replaced ones included. */
   cards: string[];
   createdAt: string;
+  email?: string;
+  /** `YYYY-MM-DD` or `--MM-DD`. */
+  birthday?: string;
+  document?: string;
+  address?: string;
+  tags?: string[];
+  consent?: boolean;
+}
+
+/** A card: whose it is and whether it may be used. See engine/cards.ts. */
+export interface CardRecord {
+  guestId: string;
+  kind: CardKind;
+  status: CardStatus;
+  /** ISO 8601 UTC; "" for cards stored before records had it. */
+  issuedAt: string;
+  /** Why it was blocked (blockCard), while blocked. */
+  blockReason?: string;
+}
+
+/**
+ * A `cards` value as any kopilka stored it: before cards had kinds and statuses the
+ * value was the guest id alone. Read through `readCard` (engine/cards.ts).
+ */
+export type StoredCard = CardRecord | string;
+
+/** A payment code's record: the guest and the card it stands for, until `expiresAt` (epoch ms). */
+export interface PaymentCodeRecord {
+  guestId: string;
+  card: string;
+  expiresAt: number;
 }
 
 /**
@@ -75,16 +111,34 @@ export interface BudgetRecord {
 
 /**
  * One double-entry posting: `amount` (> 0) moves from `debit` to `credit`; both
- * accounts are of the points ledger. An account's balance is its credits minus
- * its debits, so the balances of a ledger always sum to zero. Guest accounts are
- * `g:<guestId>`; the shard's own are `liability` (points issued), `redemption`
- * (points spent) and `breakage` (points expired).
+ * accounts are of one ledger. An account's balance is its credits minus its
+ * debits, so the balances of a ledger always sum to zero.
+ * - The points ledger: guest accounts `g:<guestId>`; the shard's own `liability`
+ *   (points issued), `redemption` (points spent) and `breakage` (points expired).
+ * - One money ledger per deposit account `<a>`: guest accounts `g:<guestId>:<a>`;
+ *   the shard's own `deposits:<a>` (money taken in advance) and `deposit_paid:<a>`
+ *   (money of deposits spent on checks).
  */
 export type Posting = [debit: string, credit: string, amount: number];
 
 export const SYSTEM_ACCOUNTS = ['liability', 'redemption', 'breakage'] as const;
 export type SystemAccount = (typeof SYSTEM_ACCOUNTS)[number];
-export type SystemBalances = Record<SystemAccount, number>;
+export type SystemBalances = Record<SystemAccount, number> & {
+  /** The money ledgers' system accounts (`deposits:<a>`, `deposit_paid:<a>`), absent until used. */
+  money?: Record<string, number>;
+};
+
+export const depositAccount = (guestId: string, account: string): string => `g:${guestId}:${account}`;
+
+/** The ledger an account belongs to: `points`, or the deposit account's id. */
+export function ledgerOf(account: string): string {
+  if (account.startsWith('g:')) {
+    const at = account.indexOf(':', 2);
+    return at < 0 ? 'points' : account.slice(at + 1);
+  }
+  const at = account.indexOf(':');
+  return at < 0 ? 'points' : account.slice(at + 1);
+}
 
 export function systemBalance(store: Store, shard: number, account: SystemAccount): number {
   return store.system.get(shard)?.[account] ?? 0;
@@ -109,6 +163,8 @@ export interface TransactionRecord extends TransactionView {
   lineNets?: number[];
   /** Promotions a check applied: discount (minor units) and points each gave. */
   promotions?: AppliedPromotion[];
+  /** Money of a check paid from a deposit, or put on one by a top-up. */
+  deposit?: DepositPayment;
   /** Lots a check's spend took, in order (a refund gives them back with their expiry). */
   taken?: Taken[];
   /** The hold a check posted. */
@@ -132,6 +188,8 @@ export interface CheckProgress {
   returnedQty: number[];
   accrualReversed: number;
   spentRestored: number;
+  /** Deposit money given back so far, minor units; absent before any. */
+  depositRestored?: number;
 }
 
 export interface HoldRecord {
@@ -141,6 +199,13 @@ export interface HoldRecord {
   status: 'open' | 'posted' | 'voided' | 'expired';
   /** The check that posted it. */
   transactionId?: string;
+}
+
+export interface TopUpKeyRecord {
+  card: string;
+  account: string;
+  amount: number;
+  result: TopUpResult;
 }
 
 export interface AdjustKeyRecord {
@@ -165,6 +230,8 @@ export interface IdempotencyRecord {
   lines: string;
   pointsSpent: number;
   holdId: string;
+  /** `<account>:<amount>` of a deposit payment; absent without one. */
+  deposit?: string;
   result: CommitResult;
 }
 
@@ -172,8 +239,14 @@ export interface Store {
   root: RootDatabase;
   guests: Database<GuestProfile, string>;
   states: Database<GuestState, string>;
-  /** card number → guest id; read by the doors' thread to route a request. */
-  cards: Database<string, string>;
+  /** card number → its record (or, as stored before, the guest id); read by the doors' thread to route a request. */
+  cards: Database<StoredCard, string>;
+  /** The phone's digits (no +) → guest id: one guest per phone. Written in the guest's shard's write transaction. */
+  phones: Database<string, string>;
+  /** Payment code → what it stands for, until it expires. */
+  paymentCodes: Database<PaymentCodeRecord, string>;
+  /** [shard, expiresAt, code] → codes to delete once expired (each issue deletes a few). */
+  paymentCodeExpiries: Database<null, [number, number, string]>;
   /** [outlet, idempotency key] → record. */
   idempotency: Database<IdempotencyRecord, [string, string]>;
   /**
@@ -192,6 +265,8 @@ export interface Store {
   refundKeys: Database<RefundKeyRecord, [string, string]>;
   /** [outlet, idempotency key] of an adjustment → record. */
   adjustKeys: Database<AdjustKeyRecord, [string, string]>;
+  /** [outlet, idempotency key] of a deposit top-up → record. */
+  topUpKeys: Database<TopUpKeyRecord, [string, string]>;
   /** shard → its system accounts' balances: the shard's side of every posting, one record so a commit reads and writes it once. */
   system: Database<SystemBalances, number>;
   /** [shard, expiresAt, guestId] → lots to burn at that time (the expiry sweep's agenda). */
@@ -208,7 +283,7 @@ export const metaGuestCounter = (shard: number): string => `guests:${shard}`;
 export function openStore(dataDir: string): Store {
   const path = join(dataDir, 'lmdb');
   mkdirSync(path, { recursive: true });
-  const root = open({ path, maxDbs: 16, compression: false });
+  const root = open({ path, maxDbs: 32, compression: false });
   // No shared msgpack structures: with lmdb 3.5.6 a transaction that aborts after
   // writing a record of a new shape leaves the encoder ahead of the disk, and later
   // records of that shape cannot be read after a restart (the simulation found it:
@@ -217,7 +292,10 @@ export function openStore(dataDir: string): Store {
     root,
     guests: root.openDB<GuestProfile, string>({ name: 'guests' }),
     states: root.openDB<GuestState, string>({ name: 'states' }),
-    cards: root.openDB<string, string>({ name: 'cards' }),
+    cards: root.openDB<StoredCard, string>({ name: 'cards' }),
+    phones: root.openDB<string, string>({ name: 'phones' }),
+    paymentCodes: root.openDB<PaymentCodeRecord, string>({ name: 'payment-codes' }),
+    paymentCodeExpiries: root.openDB<null, [number, number, string]>({ name: 'payment-code-expiries' }),
     idempotency: root.openDB<IdempotencyRecord, [string, string]>({ name: 'idempotency' }),
     transactions: root.openDB<TransactionRecord, [number, number]>({ name: 'transactions' }),
     meta: root.openDB<unknown, string>({ name: 'meta' }),
@@ -225,6 +303,7 @@ export function openStore(dataDir: string): Store {
     holds: root.openDB<HoldRecord, string>({ name: 'holds' }),
     refundKeys: root.openDB<RefundKeyRecord, [string, string]>({ name: 'refund-keys' }),
     adjustKeys: root.openDB<AdjustKeyRecord, [string, string]>({ name: 'adjust-keys' }),
+    topUpKeys: root.openDB<TopUpKeyRecord, [string, string]>({ name: 'top-up-keys' }),
     system: root.openDB<SystemBalances, number>({ name: 'system' }),
     expiries: root.openDB<null, [number, number, string]>({ name: 'expiries' }),
     budgets: root.openDB<BudgetRecord, string>({ name: 'budgets' }),

@@ -3,7 +3,7 @@
 // journal, then one over the guests. `npm run verify` prints each difference.
 
 import type { Store } from './store.js';
-import { SYSTEM_ACCOUNTS, guestShard, journalNumberOf } from './store.js';
+import { SYSTEM_ACCOUNTS, depositAccount, guestShard, journalNumberOf, ledgerOf } from './store.js';
 
 export interface Difference {
   what: string;
@@ -52,21 +52,46 @@ export function verifyStore(store: Store): VerifyReport {
     }
   }
 
-  let sum = 0;
-  for (const v of balances.values()) sum += v;
-  if (sum !== 0) report({ what: 'the points ledger sums to zero', where: 'all accounts', expected: 0, found: sum });
+  // Each ledger (points, and one per deposit account) sums to zero on its own: their units differ.
+  const sums = new Map<string, number>();
+  for (const [account, v] of balances) {
+    const ledger = ledgerOf(account.startsWith('g:') ? account : account.slice(account.indexOf(':') + 1));
+    sums.set(ledger, (sums.get(ledger) ?? 0) + v);
+  }
+  for (const [ledger, sum] of sums) {
+    if (sum !== 0) report({ what: `the ${ledger === 'points' ? 'points' : `deposit ${ledger}`} ledger sums to zero`, where: 'all accounts', expected: 0, found: sum });
+  }
 
   for (const { key: shard, value } of store.system.getRange({})) {
     for (const account of SYSTEM_ACCOUNTS) {
       const derived = balances.get(`${shard}:${account}`) ?? 0;
       if (derived !== value[account]) report({ what: 'system balance equals its postings', where: `shard ${shard} ${account}`, expected: derived, found: value[account] });
     }
+    for (const [account, found] of Object.entries(value.money ?? {})) {
+      const derived = balances.get(`${shard}:${account}`) ?? 0;
+      if (derived !== found) report({ what: 'system balance equals its postings', where: `shard ${shard} ${account}`, expected: derived, found });
+    }
   }
   for (const account of balances.keys()) {
     if (account.startsWith('g:')) continue;
-    const [shard, name] = account.split(':') as [string, string];
-    if (!SYSTEM_ACCOUNTS.includes(name as (typeof SYSTEM_ACCOUNTS)[number])) report({ what: 'postings name known accounts', where: account });
-    if (store.system.get(Number(shard)) === undefined) report({ what: 'a system account with postings is stored', where: account });
+    const at = account.indexOf(':');
+    const shard = account.slice(0, at);
+    const name = account.slice(at + 1);
+    const known = SYSTEM_ACCOUNTS.includes(name as (typeof SYSTEM_ACCOUNTS)[number]) || /^(deposits|deposit_paid):./.test(name);
+    if (!known) report({ what: 'postings name known accounts', where: account });
+    const stored = store.system.get(Number(shard));
+    if (stored === undefined) report({ what: 'a system account with postings is stored', where: account });
+    else if (!SYSTEM_ACCOUNTS.includes(name as (typeof SYSTEM_ACCOUNTS)[number]) && stored.money?.[name] === undefined) {
+      report({ what: 'a system account with postings is stored', where: account });
+    }
+  }
+
+  // Every guest deposit with postings is in its guest's balance.
+  for (const key of balances.keys()) {
+    const at = key.indexOf(':', 2);
+    if (!key.startsWith('g:') || at < 0) continue;
+    const guestId = key.slice(2, at);
+    if (store.states.get(guestId)?.accounts?.[key.slice(at + 1)] === undefined) report({ what: 'a deposit with postings is in its balance', where: `guest ${guestId} ${key.slice(at + 1)}` });
   }
 
   let guests = 0;
@@ -83,6 +108,14 @@ export function verifyStore(store: Store): VerifyReport {
     }
     if (points.balance >= 0 && lots !== points.balance) report({ what: 'lots add up to the balance', where, expected: points.balance, found: lots });
     if (points.balance < 0 && points.lots.length > 0) report({ what: 'a debt leaves no lots', where, found: points.lots.length });
+    // Deposits: each equals its postings and stays at or above its floor, 0.
+    for (const [account, found] of Object.entries(state.accounts ?? {})) {
+      const key = depositAccount(guestId, account);
+      if (!balances.has(key)) continue; // a count account: no ledger
+      const derived = balances.get(key)!;
+      if (derived !== found) report({ what: 'deposit equals its postings', where: `${where} ${account}`, expected: derived, found });
+      if (found < 0) report({ what: 'a deposit never goes below 0', where: `${where} ${account}`, found });
+    }
     if ((chainLength.get(guestId) ?? 0) !== state.seq) report({ what: "the guest's entries number its transactions", where, expected: state.seq, found: chainLength.get(guestId) ?? 0 });
     for (const hold of points.holds) {
       const rec = store.holds.get(hold.id);

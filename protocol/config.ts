@@ -12,6 +12,19 @@ export interface OrganizationConfig {
   currency: string;
   /** IANA time zone, e.g. "Europe/Moscow". */
   timeZone: string;
+  /**
+   * Card number masks: `register` and `addCard` refuse a number (of any kind but
+   * `rfid`, which has its own 8-hex rule) that matches none. In a mask `#` is a digit,
+   * `X` a hex digit and any other character itself; a mask matches whole numbers
+   * ("7800########" = 7800 and eight digits). Absent or empty: any number.
+   * At most 32 masks of 1..64 characters.
+   */
+  cardMasks?: string[];
+  /**
+   * Binding a new card to a guest (`addCard`, or `register` with the phone of a
+   * known guest) marks the guest's other active cards `replaced`. Default false.
+   */
+  newCardReplacesOthers?: boolean;
 }
 
 export interface OutletConfig {

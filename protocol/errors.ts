@@ -11,6 +11,8 @@ export const ERROR_CODES = {
   unauthorized: { http: 401, grpc: 16, doc: 'The credential (terminal key or admin token) is missing or wrong.' },
   forbidden_outlet: { http: 403, grpc: 7, doc: 'The terminal key is bound to another outlet than the request names.' },
   card_not_found: { http: 404, grpc: 5, doc: 'No guest holds the card number given.' },
+  card_blocked: { http: 409, grpc: 9, doc: 'The card is blocked (blockCard); unblockCard makes it usable again.' },
+  card_replaced: { http: 409, grpc: 9, doc: "The card was replaced by another of the guest's cards and is out of use for good." },
   not_found: { http: 404, grpc: 5, doc: 'The resource or route does not exist.' },
   currency_mismatch: { http: 400, grpc: 9, doc: 'The check currency differs from the program currency.' },
   too_many_holds: { http: 409, grpc: 9, doc: 'The guest has the most open holds allowed; commit or cancel one first.' },
@@ -19,6 +21,7 @@ export const ERROR_CODES = {
   shard_unavailable: { http: 503, grpc: 14, doc: 'The shard owning the guest restarted while the request was in flight; retry with the same idempotency key.' },
   not_configured: { http: 503, grpc: 14, doc: 'The engine has no configuration yet.' },
   shutting_down: { http: 503, grpc: 14, doc: 'The engine is draining and accepts no new requests.' },
+  engine_unavailable: { http: 503, grpc: 14, doc: 'The admin API has no engine for a guest operation (neither operations nor engineUrl), cannot reach it, or its engineKey is refused.' },
   conflict: { http: 409, grpc: 10, doc: 'The admin change conflicts with the current state (e.g. a stale version).' },
   internal: { http: 500, grpc: 13, doc: 'An unexpected error; the request may be retried with the same idempotency key.' },
 } as const;

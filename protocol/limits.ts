@@ -29,3 +29,29 @@ export const history_limit_default = 10;
 /** Horizon of a balance's "expiring soon" figure, days. */
 export const expiring_within_days_max = 3660;
 export const expiring_within_days_default = 30;
+
+// ---- guests and cards (engine/cards.ts, engine/guest-registry.ts) ----
+/** A phone as sent: digits with an optional leading +; E.164 has at most 15 digits, local forms add a few. */
+export const phone_chars_max = 24;
+/** An e-mail address: RFC 5321 caps a forward path at 254 characters. */
+export const email_chars_max = 254;
+/** A passport or ID document number. */
+export const document_chars_max = 64;
+/** A postal address in one line. */
+export const address_chars_max = 500;
+/** Tags on one guest: enough for segments and flags, small enough to read with every check. */
+export const guest_tags_max = 32;
+export const tag_chars_max = 32;
+/** Cards one guest may hold, blocked and replaced ones included: identify reads each of them. */
+export const guest_cards_max = 64;
+/** Why a card was blocked, for the audit trail. */
+export const block_reason_chars_max = 200;
+/** Card masks of one organization, and the length of one (a mask matches whole card numbers). */
+export const card_masks_max = 32;
+export const card_mask_chars_max = card_chars_max;
+/** A payment code lives 5 minutes: long enough to show it at the till, short enough to be worthless once seen. */
+export const payment_code_ttl_ms = 5 * 60_000;
+/** Expired payment codes one issue removes (bounded work per request; the backlog drains faster than codes are issued). */
+export const payment_code_sweep_max = 16;
+/** Attempts to draw a payment code that no live code holds before giving up (10^8 codes; a clash is rare). */
+export const payment_code_draws_max = 8;

@@ -46,31 +46,165 @@ export interface PromotionVerdict {
   accrual: number;
 }
 
-export interface RegisterRequest {
+// ---- guests and cards ---------------------------------------------------------
+
+/** How a card reaches the till: a printed number, an app's number, an RFID tag's UID (8 hex characters), a wallet pass. */
+export type CardKind = 'plastic' | 'virtual' | 'rfid' | 'wallet';
+export const CARD_KINDS: readonly CardKind[] = ['plastic', 'virtual', 'rfid', 'wallet'];
+
+/** `active` works; `blocked` is refused (`card_blocked`) until unblocked; `replaced` is refused (`card_replaced`) for good. */
+export type CardStatus = 'active' | 'blocked' | 'replaced';
+
+/** The guest's profile as a request sets it; every field optional. Limits: protocol/limits.ts. */
+export interface GuestProfileFields {
+  name?: string;
+  /** Digits with an optional leading +; the phone index ignores the +. */
+  phone?: string;
+  email?: string;
+  /** `YYYY-MM-DD`, or `--MM-DD` when the year is unknown. */
+  birthday?: string;
+  /** A passport or ID document number. */
+  document?: string;
+  address?: string;
+  /** Short labels (segments, flags), each once. */
+  tags?: string[];
+  /** The guest agreed to receive messages (SMS, e-mail, push). */
+  consent?: boolean;
+}
+
+/** The guest's profile as answers carry it: "" (or [] / false) for what is not set. */
+export interface GuestProfileView {
+  name: string;
+  phone: string;
+  email: string;
+  birthday: string;
+  document: string;
+  address: string;
+  tags: string[];
+  consent: boolean;
+}
+
+/** One of the guest's cards. */
+export interface CardView {
+  card: string;
+  kind: CardKind;
+  status: CardStatus;
+  /** When it was bound (ISO 8601 UTC); "" for cards bound before kopilka kept it. */
+  issuedAt: string;
+}
+
+export interface RegisterRequest extends GuestProfileFields {
   outlet: string;
   card: string;
-  name?: string;
-  phone?: string;
+  /** Default `plastic`. An `rfid` card is 8 hex characters, kept in upper case. */
+  kind?: CardKind;
 }
 
 export interface RegisterResult {
-  /** `ok`: a new guest; `exists`: the card already belongs to `guestId`, nothing changed. */
-  outcome: 'ok' | 'exists';
+  /**
+   * `ok`: a new guest; `exists`: the card already belongs to `guestId`, nothing changed;
+   * `card_added`: the phone belongs to guest `guestId`, and the card was bound to it
+   * (the profile fields of the request are not applied: see updateGuest).
+   */
+  outcome: 'ok' | 'exists' | 'card_added';
   guestId: string;
   card: string;
 }
 
+/** Exactly one of `card` and `phone`. */
 export interface IdentifyRequest {
+  outlet: string;
+  card?: string;
+  phone?: string;
+}
+
+export interface IdentifyResult extends GuestProfileView {
+  guestId: string;
+  /** The card presented (a payment code answers the card it was issued for); "" when identified by phone. */
+  card: string;
+  /** Points, hundredths. */
+  balance: number;
+  /** Every card of the guest, in the order they were bound, blocked and replaced ones included. */
+  cards: CardView[];
+}
+
+/**
+ * Changes profile fields of the card's guest; absent fields stay as they are, "" (or
+ * `tags: []`) clears one. Last write wins, so a retry is harmless.
+ */
+export interface UpdateGuestRequest extends GuestProfileFields {
   outlet: string;
   card: string;
 }
 
-export interface IdentifyResult {
+export interface UpdateGuestResult extends GuestProfileView {
+  /** `ok`: applied; `phone_taken`: the phone belongs to another guest, nothing changed. */
+  outcome: 'ok' | 'phone_taken';
+  guestId: string;
+}
+
+/** Binds another card to the guest holding `card` (an active card of theirs). */
+export interface AddCardRequest {
+  outlet: string;
+  card: string;
+  newCard: string;
+  kind: CardKind;
+}
+
+export interface AddCardResult {
+  /**
+   * `ok`: bound; `exists`: `newCard` is already this guest's, nothing changed (a retry);
+   * `card_taken`: `newCard` belongs to another guest, nothing changed.
+   */
+  outcome: 'ok' | 'exists' | 'card_taken';
+  guestId: string;
+  /** The new card (RFID in upper case). */
+  card: string;
+  kind: CardKind;
+  /** Cards this binding marked `replaced` (organization setting `newCardReplacesOthers`). */
+  replaced: string[];
+}
+
+export interface BlockCardRequest {
+  outlet: string;
+  card: string;
+  /** Why, for the audit trail: 1..200 characters. */
+  reason: string;
+}
+
+export interface BlockCardResult {
+  /** `ok`: blocked now; `already_blocked`: nothing changed. */
+  outcome: 'ok' | 'already_blocked';
   guestId: string;
   card: string;
-  name: string;
-  /** Points, hundredths. */
-  balance: number;
+  status: CardStatus;
+}
+
+export interface UnblockCardRequest {
+  outlet: string;
+  card: string;
+}
+
+export interface UnblockCardResult {
+  /** `ok`: active again; `not_blocked`: it was active, nothing changed. */
+  outcome: 'ok' | 'not_blocked';
+  guestId: string;
+  card: string;
+  status: CardStatus;
+}
+
+/** A short-lived code for a guest app to show at the till instead of the card. */
+export interface PaymentCodeRequest {
+  outlet: string;
+  card: string;
+}
+
+export interface PaymentCodeResult {
+  guestId: string;
+  /** `P` and 8 digits, e.g. "P04718265"; any op's `card` may carry it until `expiresAt`. */
+  code: string;
+  /** ISO 8601 UTC. */
+  expiresAt: string;
 }
 
 export interface EvaluateRequest {
@@ -135,6 +269,16 @@ export interface CommitRequest {
   pointsSpent?: number;
   /** The hold from evaluate these points come from; at most its amount may be spent, and the rest is released. */
   holdId?: string;
+  /** Money paid from one of the guest's deposit accounts, at most what is left to pay after points. */
+  deposit?: DepositPayment;
+}
+
+/** Part of a check paid from a deposit (prepaid money). */
+export interface DepositPayment {
+  /** A deposit account of the configuration (an account whose unit is money). */
+  account: string;
+  /** Minor units, > 0. */
+  amount: number;
 }
 
 export type CommitOutcome =
@@ -146,12 +290,15 @@ export type CommitOutcome =
   | 'exists_with_different_lines'
   | 'exists_with_different_points_spent'
   | 'exists_with_different_hold'
+  | 'exists_with_different_deposit'
   | 'hold_not_found'
   | 'hold_already_resolved'
   | 'hold_expired'
   | 'points_over_hold'
   | 'points_over_limit'
-  | 'insufficient_points';
+  | 'insufficient_points'
+  | 'deposit_over_check'
+  | 'insufficient_funds';
 
 export interface CommitResult {
   outcome: CommitOutcome;
@@ -170,6 +317,10 @@ export interface CommitResult {
   discount: number;
   /** Promotions the commit applied (their uses and budgets are counted). */
   promotions: AppliedPromotion[];
+  /** Money paid from the deposit, minor units (0 without one). */
+  depositPaid: number;
+  /** The deposit's balance after the commit, minor units (0 without one). */
+  depositBalance: number;
 }
 
 export interface CancelRequest {
@@ -234,6 +385,8 @@ export interface RefundResult {
   writtenOff: number;
   balance: number;
   checkStatus: CheckStatus | '';
+  /** Money of the check's deposit payment given back to the deposit by this refund, minor units. */
+  depositRestored: number;
 }
 
 export interface AdjustRequest {
@@ -265,6 +418,39 @@ export interface AdjustResult {
   balance: number;
 }
 
+export interface TopUpRequest {
+  outlet: string;
+  /** Chosen by the client, unique per outlet among top-ups. */
+  idempotencyKey: string;
+  card: string;
+  /** A deposit account of the configuration (an account whose unit is money). */
+  account: string;
+  /** Money put on the deposit, minor units, > 0. */
+  amount: number;
+  /** Who took the money: the cashier or operator, 1..100 characters. */
+  operator: string;
+}
+
+export type TopUpOutcome = 'ok' | 'exists' | 'exists_with_different_card' | 'exists_with_different_account' | 'exists_with_different_amount';
+
+export interface TopUpResult {
+  outcome: TopUpOutcome;
+  /** The top-up's transaction (kind `top_up`); for `exists*` the first one's. */
+  transactionId: string;
+  guestId: string;
+  account: string;
+  /** The deposit's balance after the top-up, minor units. */
+  balance: number;
+}
+
+/** The balance of one of the guest's deposit accounts, or the value of a counter. */
+export interface AccountBalance {
+  account: string;
+  /** `money` (minor units, a deposit) or `count` (a counter). */
+  unit: 'money' | 'count';
+  balance: number;
+}
+
 export interface BalanceRequest {
   outlet: string;
   card: string;
@@ -277,7 +463,7 @@ export interface BalanceRequest {
 export interface TransactionView {
   transactionId: string;
   /** `check` (commit), `refund`, `adjustment` (manual, with reason), or `expiry` (points burnt at their expiry). */
-  kind: 'check' | 'refund' | 'adjustment' | 'expiry';
+  kind: 'check' | 'refund' | 'adjustment' | 'expiry' | 'top_up';
   time: string;
   outlet: string;
   /** Check total; for a refund the money returned. Minor units. */
@@ -302,6 +488,8 @@ export interface BalanceResult {
   /** Active points that expire within `expiringWithinDays`. */
   expiring: number;
   transactions: TransactionView[];
+  /** The guest's deposits and counters, by account id. */
+  accounts: AccountBalance[];
 }
 
 export interface Operations {
@@ -313,10 +501,17 @@ export interface Operations {
   cancel: { request: CancelRequest; result: CancelResult };
   refund: { request: RefundRequest; result: RefundResult };
   adjust: { request: AdjustRequest; result: AdjustResult };
+  topUp: { request: TopUpRequest; result: TopUpResult };
+  updateGuest: { request: UpdateGuestRequest; result: UpdateGuestResult };
+  addCard: { request: AddCardRequest; result: AddCardResult };
+  blockCard: { request: BlockCardRequest; result: BlockCardResult };
+  unblockCard: { request: UnblockCardRequest; result: UnblockCardResult };
+  paymentCode: { request: PaymentCodeRequest; result: PaymentCodeResult };
 }
 
 export type Op = keyof Operations;
-export const OPS: readonly Op[] = ['register', 'identify', 'evaluate', 'commit', 'balance', 'cancel', 'refund', 'adjust'];
+export const OPS: readonly Op[] = ['register', 'identify', 'evaluate', 'commit', 'balance', 'cancel', 'refund', 'adjust', 'topUp',
+  'updateGuest', 'addCard', 'blockCard', 'unblockCard', 'paymentCode'];
 
 /** A WebSocket frame from a terminal. `id` matches the reply; many may be in flight. */
 export interface RequestFrame<O extends Op = Op> {

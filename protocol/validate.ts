@@ -17,7 +17,20 @@ import type {
   Operations,
   RefundRequest,
   RegisterRequest,
+  DepositPayment,
+  TopUpRequest,
 } from './types.js';
+import {
+  CARD_KINDS,
+  type AddCardRequest,
+  type BlockCardRequest,
+  type CardKind,
+  type GuestProfileFields,
+  type PaymentCodeRequest,
+  type UnblockCardRequest,
+  type UpdateGuestRequest,
+} from './types.js';
+import { PAYMENT_CODE_LIKE, RFID_CARD, normalizeRfid } from './card-numbers.js';
 
 type Obj = Record<string, unknown>;
 
@@ -112,29 +125,167 @@ function lines(o: Obj): CheckLine[] {
   return out;
 }
 
-const REGISTER_FIELDS = new Set(['outlet', 'card', 'name', 'phone']);
-const PHONE = /^\+?[0-9]{5,20}$/;
+// ---- guests and cards -------------------------------------------------------------
 
-export function validateRegister(value: unknown): RegisterRequest {
-  const o = object(value, 'body');
-  onlyKnown(o, REGISTER_FIELDS, '');
-  const out: RegisterRequest = { outlet: str(o, 'outlet', L.id_chars_max), card: str(o, 'card', L.card_chars_max) };
-  const name = optStr(o, 'name', L.name_chars_max);
-  if (name !== undefined) out.name = name;
-  const phone = optStr(o, 'phone', 24);
-  if (phone !== undefined) {
-    if (!PHONE.test(phone)) fail('phone', 'must be digits with an optional leading +, e.g. "+79991234567"');
-    out.phone = phone;
+const PROFILE_FIELDS = ['name', 'phone', 'email', 'birthday', 'document', 'address', 'tags', 'consent'] as const;
+const PHONE = /^\+?[0-9]{5,20}$/;
+// Deliberately loose: one @, no spaces, a dot in the domain. Whether it reaches anyone only a message can tell.
+const EMAIL = /^[^\s@]+@[^\s@.]+(\.[^\s@.]+)+$/;
+const BIRTHDAY = /^(?:([0-9]{4})|-)-([0-9]{2})-([0-9]{2})$/;
+const birthday_year_min = 1900;
+const birthday_year_max = 2100;
+
+function phone(o: Obj): string {
+  const v = str(o, 'phone', L.phone_chars_max);
+  if (!PHONE.test(v)) fail('phone', 'must be digits with an optional leading +, e.g. "+79991234567"');
+  return v;
+}
+
+function email(o: Obj): string {
+  const v = str(o, 'email', L.email_chars_max);
+  if (!EMAIL.test(v)) fail('email', 'must be an e-mail address such as "anna@example.com"');
+  return v;
+}
+
+function birthday(o: Obj): string {
+  const v = o.birthday;
+  const m = typeof v === 'string' ? BIRTHDAY.exec(v) : null;
+  if (m === null) fail('birthday', 'must be a date "YYYY-MM-DD", or "--MM-DD" when the year is unknown');
+  const year = m[1] === undefined ? undefined : Number(m[1]);
+  const month = Number(m[2]);
+  const day = Number(m[3]);
+  if (year !== undefined && (year < birthday_year_min || year > birthday_year_max)) {
+    fail('birthday', `must have a year between ${birthday_year_min} and ${birthday_year_max}`);
+  }
+  // Without a year, 29 February is allowed: some years have it.
+  const days = month >= 1 && month <= 12 ? new Date(Date.UTC(year ?? 2000, month, 0)).getUTCDate() : 0;
+  if (day < 1 || day > days) fail('birthday', `must be a real date; ${v as string} is not one`);
+  return v as string;
+}
+
+function tags(o: Obj): string[] {
+  const v = o.tags;
+  if (!Array.isArray(v)) fail('tags', 'must be an array of strings');
+  if (v.length > L.guest_tags_max) fail('tags', `must hold at most ${L.guest_tags_max} tags`);
+  const seen = new Set<string>();
+  const out: string[] = new Array(v.length);
+  for (let i = 0; i < v.length; i++) {
+    const tag = str(v as unknown as Obj, String(i), L.tag_chars_max, `tags[${i}]`);
+    if (seen.has(tag)) fail(`tags[${i}]`, `repeats "${tag}"; list each tag once`);
+    seen.add(tag);
+    out[i] = tag;
   }
   return out;
 }
 
-const IDENTIFY_FIELDS = new Set(['outlet', 'card']);
+/**
+ * Copies the profile fields present in `o` to `out`, each checked. With `clearable`
+ * (updateGuest), "" clears a text field: it is kept as "".
+ */
+function profileFields(o: Obj, out: GuestProfileFields, clearable: boolean): void {
+  const text = (key: 'name' | 'document' | 'address', max: number): void => {
+    if (o[key] === undefined) return;
+    out[key] = clearable && o[key] === '' ? '' : str(o, key, max);
+  };
+  const checked = (key: 'phone' | 'email' | 'birthday', read: (o: Obj) => string): void => {
+    if (o[key] === undefined) return;
+    out[key] = clearable && o[key] === '' ? '' : read(o);
+  };
+  text('name', L.name_chars_max);
+  checked('phone', phone);
+  checked('email', email);
+  checked('birthday', birthday);
+  text('document', L.document_chars_max);
+  text('address', L.address_chars_max);
+  if (o.tags !== undefined) out.tags = tags(o);
+  const consent = optBool(o, 'consent');
+  if (consent !== undefined) out.consent = consent;
+}
+
+function cardKind(o: Obj, key: string): CardKind {
+  const v = o[key];
+  if (typeof v !== 'string' || !(CARD_KINDS as readonly string[]).includes(v)) fail(key, `must be one of ${CARD_KINDS.join(', ')}`);
+  return v as CardKind;
+}
+
+/**
+ * A card number to bind: never the shape of a payment code; an RFID UID is 8 hex
+ * characters, kept in upper case. The organization's masks are checked by the engine.
+ */
+function newCardNumber(o: Obj, key: string, kind: CardKind): string {
+  const v = str(o, key, L.card_chars_max);
+  if (PAYMENT_CODE_LIKE.test(v)) fail(key, 'must not look like a payment code ("P" and 8 digits)');
+  if (kind !== 'rfid') return v;
+  const uid = normalizeRfid(v);
+  if (!RFID_CARD.test(uid)) fail(key, 'of an rfid card must be its 8 hex characters, e.g. "A1B2C3E4"');
+  return uid;
+}
+
+const UPDATE_GUEST_FIELDS = new Set(['outlet', 'card', ...PROFILE_FIELDS]);
+
+export function validateUpdateGuest(value: unknown): UpdateGuestRequest {
+  const o = object(value, 'body');
+  onlyKnown(o, UPDATE_GUEST_FIELDS, '');
+  const out: UpdateGuestRequest = { outlet: str(o, 'outlet', L.id_chars_max), card: str(o, 'card', L.card_chars_max) };
+  profileFields(o, out, true);
+  return out;
+}
+
+const ADD_CARD_FIELDS = new Set(['outlet', 'card', 'newCard', 'kind']);
+
+export function validateAddCard(value: unknown): AddCardRequest {
+  const o = object(value, 'body');
+  onlyKnown(o, ADD_CARD_FIELDS, '');
+  const outlet = str(o, 'outlet', L.id_chars_max);
+  const card = str(o, 'card', L.card_chars_max);
+  const kind = cardKind(o, 'kind');
+  return { outlet, card, newCard: newCardNumber(o, 'newCard', kind), kind };
+}
+
+const BLOCK_CARD_FIELDS = new Set(['outlet', 'card', 'reason']);
+
+export function validateBlockCard(value: unknown): BlockCardRequest {
+  const o = object(value, 'body');
+  onlyKnown(o, BLOCK_CARD_FIELDS, '');
+  return { outlet: str(o, 'outlet', L.id_chars_max), card: str(o, 'card', L.card_chars_max), reason: str(o, 'reason', L.block_reason_chars_max) };
+}
+
+const CARD_ONLY_FIELDS = new Set(['outlet', 'card']);
+
+export function validateUnblockCard(value: unknown): UnblockCardRequest {
+  const o = object(value, 'body');
+  onlyKnown(o, CARD_ONLY_FIELDS, '');
+  return { outlet: str(o, 'outlet', L.id_chars_max), card: str(o, 'card', L.card_chars_max) };
+}
+
+export function validatePaymentCode(value: unknown): PaymentCodeRequest {
+  const o = object(value, 'body');
+  onlyKnown(o, CARD_ONLY_FIELDS, '');
+  return { outlet: str(o, 'outlet', L.id_chars_max), card: str(o, 'card', L.card_chars_max) };
+}
+
+const REGISTER_FIELDS = new Set(['outlet', 'card', 'kind', ...PROFILE_FIELDS]);
+
+export function validateRegister(value: unknown): RegisterRequest {
+  const o = object(value, 'body');
+  onlyKnown(o, REGISTER_FIELDS, '');
+  const kind = o.kind === undefined ? undefined : cardKind(o, 'kind');
+  const out: RegisterRequest = { outlet: str(o, 'outlet', L.id_chars_max), card: newCardNumber(o, 'card', kind ?? 'plastic') };
+  if (kind !== undefined) out.kind = kind;
+  profileFields(o, out, false);
+  return out;
+}
+
+const IDENTIFY_FIELDS = new Set(['outlet', 'card', 'phone']);
 
 export function validateIdentify(value: unknown): IdentifyRequest {
   const o = object(value, 'body');
   onlyKnown(o, IDENTIFY_FIELDS, '');
-  return { outlet: str(o, 'outlet', L.id_chars_max), card: str(o, 'card', L.card_chars_max) };
+  const outlet = str(o, 'outlet', L.id_chars_max);
+  if (o.card !== undefined && o.phone !== undefined) fail('phone', 'cannot be given with card; identify by one of them');
+  if (o.phone !== undefined) return { outlet, phone: phone(o) };
+  if (o.card === undefined) fail('card', 'is required (or phone instead)');
+  return { outlet, card: str(o, 'card', L.card_chars_max) };
 }
 
 function optBool(o: Obj, key: string): boolean | undefined {
@@ -173,7 +324,7 @@ export function validateEvaluate(value: unknown): EvaluateRequest {
   return out;
 }
 
-const COMMIT_FIELDS = new Set(['outlet', 'idempotencyKey', 'time', 'currency', 'card', 'lines', 'pointsSpent', 'holdId']);
+const COMMIT_FIELDS = new Set(['outlet', 'idempotencyKey', 'time', 'currency', 'card', 'lines', 'pointsSpent', 'holdId', 'deposit']);
 
 export function validateCommit(value: unknown): CommitRequest {
   const o = object(value, 'body');
@@ -188,6 +339,7 @@ export function validateCommit(value: unknown): CommitRequest {
     pointsSpent: optInt(o, 'pointsSpent', 0, L.points_max, 0),
   };
   if (o.holdId !== undefined) out.holdId = holdId(o, 'holdId');
+  if (o.deposit !== undefined) out.deposit = deposit(o);
   return out;
 }
 
@@ -261,6 +413,29 @@ export function validateAdjust(value: unknown): AdjustRequest {
   };
 }
 
+const TOP_UP_FIELDS = new Set(['outlet', 'idempotencyKey', 'card', 'account', 'amount', 'operator']);
+
+export function validateTopUp(value: unknown): TopUpRequest {
+  const o = object(value, 'body');
+  onlyKnown(o, TOP_UP_FIELDS, '');
+  return {
+    outlet: str(o, 'outlet', L.id_chars_max),
+    idempotencyKey: str(o, 'idempotencyKey', L.idempotency_key_chars_max),
+    card: str(o, 'card', L.card_chars_max),
+    account: str(o, 'account', L.id_chars_max),
+    amount: int(o, 'amount', 1, L.check_total_minor_max),
+    operator: str(o, 'operator', 100),
+  };
+}
+
+const DEPOSIT_FIELDS = new Set(['account', 'amount']);
+
+function deposit(o: Obj): DepositPayment {
+  const d = object(o.deposit, 'deposit');
+  onlyKnown(d, DEPOSIT_FIELDS, 'deposit');
+  return { account: str(d, 'account', L.id_chars_max, 'deposit.account'), amount: int(d, 'amount', 1, L.check_total_minor_max, 'deposit.amount') };
+}
+
 export const VALIDATORS: { [O in Op]: (value: unknown) => Operations[O]['request'] } = {
   register: validateRegister,
   identify: validateIdentify,
@@ -270,6 +445,12 @@ export const VALIDATORS: { [O in Op]: (value: unknown) => Operations[O]['request
   cancel: validateCancel,
   refund: validateRefund,
   adjust: validateAdjust,
+  topUp: validateTopUp,
+  updateGuest: validateUpdateGuest,
+  addCard: validateAddCard,
+  blockCard: validateBlockCard,
+  unblockCard: validateUnblockCard,
+  paymentCode: validatePaymentCode,
 };
 
 export function isOp(value: unknown): value is Op {

@@ -13,6 +13,7 @@
 import type { ConfigSnapshot } from '../../protocol/config.js';
 import type {
   AdjustOutcome,
+  TransactionView,
   AdjustRequest,
   AdjustResult,
   CancelRequest,
@@ -141,7 +142,7 @@ export interface ExpectedEntry {
   shard: number;
   n: number;
   guestId: string;
-  kind: 'check' | 'refund' | 'adjustment' | 'expiry';
+  kind: TransactionView['kind'];
   transactionId: string;
   balanceAfter: number;
 }
@@ -427,7 +428,7 @@ export class LedgerModel {
 
     let result: CommitResult;
     if (outcome !== undefined) {
-      result = { outcome, transactionId: '', guestId, configVersion: this.config.version, total, spent: 0, accrued: 0, balance: g.balance, discount: 0, promotions: [] };
+      result = { outcome, transactionId: '', guestId, configVersion: this.config.version, total, spent: 0, accrued: 0, balance: g.balance, discount: 0, promotions: [], depositPaid: 0, depositBalance: 0 };
     } else {
       if (hold !== undefined) g.holds = g.holds.filter((h) => h.id !== holdId);
       const taken = this.spendLots(g, spend, now);
@@ -446,7 +447,7 @@ export class LedgerModel {
         status: 'committed', returned: 0, returnedQty: req.lines.map(() => 0), accrualReversed: 0, spentRestored: 0,
       });
       this.dirtyChecks.add(entry.transactionId);
-      result = { outcome: 'ok', transactionId: entry.transactionId, guestId, configVersion: this.config.version, total, spent: spend, accrued: accrue, balance: g.balance, discount: 0, promotions: [] };
+      result = { outcome: 'ok', transactionId: entry.transactionId, guestId, configVersion: this.config.version, total, spent: spend, accrued: accrue, balance: g.balance, discount: 0, promotions: [], depositPaid: 0, depositBalance: 0 };
     }
     this.commitKeys.set(key, { req: { ...req, lines: req.lines.map((l) => ({ ...l })) }, result });
     return result;
@@ -507,7 +508,7 @@ export class LedgerModel {
 
   private refundFirst(guestId: string, req: RefundRequest, now: number): RefundResult {
     const refused = (outcome: RefundOutcome, balance: number, status: CheckStatus | ''): RefundResult => ({
-      outcome, refundId: '', transactionId: req.transactionId, guestId, returned: 0, accrualReversed: 0, spentRestored: 0, writtenOff: 0, balance, checkStatus: status,
+      outcome, refundId: '', transactionId: req.transactionId, guestId, returned: 0, accrualReversed: 0, spentRestored: 0, writtenOff: 0, balance, checkStatus: status, depositRestored: 0,
     });
     const check = this.checks.get(req.transactionId);
     if (check === undefined || check.guestId !== guestId) return refused('transaction_not_found', this.guests.get(guestId)?.balance ?? 0, '');
@@ -571,7 +572,7 @@ export class LedgerModel {
     this.dirtyChecks.add(check.transactionId);
     return {
       outcome: 'ok', refundId: entry.transactionId, transactionId: req.transactionId, guestId, returned: money, accrualReversed: taken,
-      spentRestored: restoreDelta, writtenOff: accrualDelta - taken, balance: g.balance, checkStatus: status,
+      spentRestored: restoreDelta, writtenOff: accrualDelta - taken, balance: g.balance, checkStatus: status, depositRestored: 0,
     };
   }
 

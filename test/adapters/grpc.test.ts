@@ -93,7 +93,10 @@ describe('gRPC door', () => {
     expect(reg).toEqual({ outcome: 'ok', guestId: expect.any(String), card: 'U-1' });
     expect(await client.call('Register', { outlet: OUTLET, card: 'U-1' }, TERMINAL_KEY)).toEqual({ outcome: 'exists', guestId: reg.guestId, card: 'U-1' });
 
-    expect(await client.call('Identify', { outlet: OUTLET, card: 'U-1' }, TERMINAL_KEY)).toEqual({ guestId: reg.guestId, card: 'U-1', name: 'Anna', balance: 0 });
+    expect(await client.call('Identify', { outlet: OUTLET, card: 'U-1' }, TERMINAL_KEY)).toEqual({
+      guestId: reg.guestId, card: 'U-1', name: 'Anna', balance: 0,
+      phone: '+79991234567', email: '', birthday: '', document: '', address: '', tags: [], consent: false, cards: [{ card: 'U-1', kind: 'plastic', status: 'active', issuedAt: expect.any(String) }],
+    });
 
     const ev = await client.call('Evaluate', check('U-1'), TERMINAL_KEY);
     expect(ev).toEqual({
@@ -105,7 +108,7 @@ describe('gRPC door', () => {
     const c = await client.call('Commit', commit('U-1', 'u1-a'), TERMINAL_KEY);
     expect(c).toEqual({
       outcome: 'ok', transactionId: expect.any(String), guestId: reg.guestId, configVersion: 1,
-      total: 20_000, spent: 0, accrued: 1_000, balance: 1_000, discount: 0, promotions: [],
+      total: 20_000, spent: 0, accrued: 1_000, balance: 1_000, discount: 0, promotions: [], depositPaid: 0, depositBalance: 0,
     });
     const spend = await client.call('Commit', commit('U-1', 'u1-b', { pointsSpent: 500 }), TERMINAL_KEY);
     expect(spend).toMatchObject({ outcome: 'ok', spent: 500, balance: 1_000 - 500 + 975 });
@@ -139,7 +142,10 @@ describe('gRPC door', () => {
     expect(reg).toEqual({ id: 1, reply: 'register', register: { outcome: 'ok', guestId: expect.any(String), card: 'S-1' } });
     const guestId = reg.register.guestId;
     expect(await s.send(2, { identify: { outlet: OUTLET, card: 'S-1' } })).toEqual({
-      id: 2, reply: 'identify', identify: { guestId, card: 'S-1', name: 'Boris', balance: 0 },
+      id: 2, reply: 'identify', identify: {
+        guestId, card: 'S-1', name: 'Boris', balance: 0,
+        phone: '', email: '', birthday: '', document: '', address: '', tags: [], consent: false, cards: [{ card: 'S-1', kind: 'plastic', status: 'active', issuedAt: expect.any(String) }],
+      },
     });
     expect((await s.send(3, { evaluate: check('S-1') })).evaluate).toMatchObject({ guestId, total: 20_000, accrue: 1_000 });
     expect((await s.send(4, { commit: commit('S-1', 's1-a') })).commit).toMatchObject({ outcome: 'ok', guestId, balance: 1_000 });
@@ -451,7 +457,7 @@ describe('gRPC door', () => {
     const posted = await client.call('Commit', commit('HOLD-1', 'hold-post', { pointsSpent: 500, holdId: ev.holdId }), TERMINAL_KEY);
     expect(posted).toEqual({
       outcome: 'ok', transactionId: expect.stringMatching(new RegExp(`^${guestId}\\.\\d+$`)), guestId, configVersion: 1,
-      total: 20_000, spent: 500, accrued: 975, balance: 1_000 - 500 + 975, discount: 0, promotions: [],
+      total: 20_000, spent: 500, accrued: 975, balance: 1_000 - 500 + 975, discount: 0, promotions: [], depositPaid: 0, depositBalance: 0,
     });
     const afterPost = await parts('HOLD-1');
     expect(afterPost).toEqual({ balance: 1_475, available: 1_475, held: 0, transactions: 2 });
@@ -528,7 +534,7 @@ describe('gRPC door', () => {
     const r1 = await client.call('Refund', refund('ref-1', transactionId, byLines([0, 1])), TERMINAL_KEY);
     expect(r1).toEqual({
       outcome: 'ok', refundId: expect.stringMatching(new RegExp(`^${guestId}\\.\\d+$`)), transactionId, guestId,
-      returned: 5_000, accrualReversed: 237, spentRestored: 250, writtenOff: 0, balance: 950 + 250 - 237, checkStatus: 'partially_returned',
+      returned: 5_000, accrualReversed: 237, spentRestored: 250, writtenOff: 0, balance: 950 + 250 - 237, checkStatus: 'partially_returned', depositRestored: 0,
     });
     // More cups than are left, more money than is left: refused, nothing applied.
     expect(await client.call('Refund', refund('ref-x1', transactionId, byLines([0, 2])), TERMINAL_KEY)).toMatchObject({
@@ -575,7 +581,7 @@ describe('gRPC door', () => {
     // Well-formed ids of no check: another guest's number, a journal entry that is no check.
     expect(await client.call('Refund', refund('ref2-nf', `${guestId}.999`), TERMINAL_KEY)).toEqual({
       outcome: 'transaction_not_found', refundId: '', transactionId: `${guestId}.999`, guestId,
-      returned: 0, accrualReversed: 0, spentRestored: 0, writtenOff: 0, balance: 950, checkStatus: '',
+      returned: 0, accrualReversed: 0, spentRestored: 0, writtenOff: 0, balance: 950, checkStatus: '', depositRestored: 0,
     });
     expect((await client.call('Refund', refund('ref2-nf2', `${shard}-999999.1`), TERMINAL_KEY)).outcome).toBe('transaction_not_found');
 
@@ -680,7 +686,7 @@ describe('gRPC door', () => {
     const ev = (await s.send(1, { evaluate: check('SH-1', { pointsToSpend: 700, hold: true }) })).evaluate;
     expect(ev).toMatchObject({ pointsToSpend: 700, holdId: expect.stringMatching(/\.h\d+$/), holdExpiresAt: expect.stringMatching(/Z$/) });
     const bal = await s.send(2, { balance: { outlet: OUTLET, card: 'SH-1', limit: 0 } });
-    expect(bal).toEqual({ id: 2, reply: 'balance', balance: { guestId: ev.guestId, balance: 1_000, available: 300, pending: 0, held: 700, expiring: 0, transactions: [] } });
+    expect(bal).toEqual({ id: 2, reply: 'balance', balance: { guestId: ev.guestId, balance: 1_000, available: 300, pending: 0, held: 700, expiring: 0, transactions: [], accounts: [] } });
 
     const posted = await s.send(3, { commit: commit('SH-1', 'sh-post', { pointsSpent: 400, holdId: ev.holdId }) });
     expect(posted).toMatchObject({ id: 3, reply: 'commit', commit: { outcome: 'ok', spent: 400, accrued: 980, balance: 1_580 } });
@@ -929,7 +935,7 @@ describe('gRPC door balance views', () => {
       expect(hold).toMatchObject({ balance: 2_000, available: 1_000, pointsMax: 1_000, pointsToSpend: 300, holdId: expect.stringMatching(/\.h1$/) });
 
       // The active lot expires in 28..31 days: within 40, not within 0.
-      const view = { guestId: hold.guestId, balance: 2_000, available: 700, pending: 1_000, held: 300, transactions: [] };
+      const view = { guestId: hold.guestId, balance: 2_000, available: 700, pending: 1_000, held: 300, transactions: [], accounts: [] };
       expect(await balance({ expiringWithinDays: 40 })).toEqual({ ...view, expiring: 1_000 });
       expect(await balance({ expiringWithinDays: 0 })).toEqual({ ...view, expiring: 0 });
       // `expiringWithinDays` is `optional`: absent is the default, 30 (not 0).

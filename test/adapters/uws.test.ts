@@ -46,7 +46,10 @@ describe('HTTP door', () => {
     expect(reg.status).toBe(200);
     expect(reg.json.outcome).toBe('ok');
     const id = await post('identify', { outlet: OUTLET, card: 'H-1' });
-    expect(id.json).toEqual({ guestId: reg.json.guestId, card: 'H-1', name: 'Boris', balance: 0 });
+    expect(id.json).toEqual({
+      guestId: reg.json.guestId, card: 'H-1', name: 'Boris', balance: 0,
+      phone: '+79990000001', email: '', birthday: '', document: '', address: '', tags: [], consent: false, cards: [{ card: 'H-1', kind: 'plastic', status: 'active', issuedAt: expect.any(String) }],
+    });
     const ev = await post('evaluate', check('H-1', { pointsToSpend: 500 }));
     expect(ev.json).toMatchObject({ total: 20_000, balance: 0, pointsMax: 0, pointsToSpend: 0, moneyToPay: 20_000, accrue: 1_000, configVersion: 1 });
     const c1 = await post('commit', check('H-1', { idempotencyKey: 'h1-a' }));

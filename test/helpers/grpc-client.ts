@@ -5,7 +5,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { kopilkaClientClass } from '../../dist/adapters/grpc-door.js';
 
-export type Method = 'Register' | 'Identify' | 'Evaluate' | 'Commit' | 'Balance' | 'Cancel' | 'Refund' | 'Adjust';
+export type Method = 'Register' | 'Identify' | 'Evaluate' | 'Commit' | 'Balance' | 'Cancel' | 'Refund' | 'Adjust' | 'TopUp' | (string & {});
 
 export function bearer(key: string | undefined): grpc.Metadata {
   const metadata = new grpc.Metadata();
