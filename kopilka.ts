@@ -57,6 +57,8 @@ export async function startKopilka(o: KopilkaOptions): Promise<Kopilka> {
           demoTerminalKey: o.demoTerminalKey,
           // In one process a publish reaches the engine at once; the poll covers the rest.
           onPublish: (snapshot) => engine.applyConfig(snapshot),
+          // The guest routes (look-up, adjustments, top-ups) run on this engine directly.
+          operations: (op, body) => engine.execute(op, body),
         })
       : undefined;
   const adminUrl = o.adminUrl ?? admin!.url;

@@ -11,7 +11,10 @@
 //     port: 8081,
 //     adminToken: process.env.KOPILKA_ADMIN_TOKEN!,
 //     demoTerminalKey: 'demo-terminal-key', // seeds "Demo Coffee" into an empty database
-//     onPublish: (snapshot) => engine.swapConfig(snapshot),
+//     onPublish: (snapshot) => engine.applyConfig(snapshot),
+//     // The guest routes' engine: this one, in process. A standalone admin API
+//     // gives engineUrl + engineKey (a terminal of outlet "admin") instead.
+//     operations: (op, body) => engine.execute(op, body),
 //   });
 //   // curl -H "Authorization: Bearer $KOPILKA_ADMIN_TOKEN" http://127.0.0.1:8081/v1/config
 //   await admin.close();
@@ -22,7 +25,9 @@
 // GET /v1/rules; PUT /v1/rules/settings|catalog; PUT /v1/rules/accounts/:id;
 // PUT /v1/rules/partners/:id; GET /v1/periods; GET|PUT|DELETE /v1/periods/:id;
 // GET /v1/promotions?status=; GET|PUT /v1/promotions/:id;
-// POST /v1/promotions/:id/archive; POST /v1/simulate.
+// POST /v1/promotions/:id/archive; POST /v1/simulate. Guests (guests-routes.ts,
+// through the engine): GET /v1/guests/:card?limit=N; POST /v1/guests/:card/adjustments;
+// POST /v1/guests/:card/top-ups.
 
 export { startAdminApi, type AdminApi, type AdminApiOptions } from './server.js';
 export { openSqlClient, openPgPool, openPglite, type SqlClient, type SqlClientOptions } from './sql-client.js';
@@ -30,6 +35,7 @@ export { migrations, runMigrations, type Migration } from './migrations.js';
 export { seedDemo, type SeedDemoOptions } from './demo.js';
 export { readCurrentSnapshot, listVersions, type VersionInfo } from './config-store.js';
 export { newTerminalKey, terminalKeySha256 } from './terminal-key.js';
+export { admin_outlet_id, engineDoorClient, noEngine, type EngineDoorOptions, type EngineOperations } from './engine-client.js';
 export { CompiledRulesCache } from './compiled-rules-cache.js';
 export { RulesInvalidError, type RulesErrorBody } from './rules-edits.js';
 export { validateSimulateRequest, type SimulateRequest } from './simulate-request.js';

@@ -41,3 +41,16 @@ export const simulate_map_entries_max = 200;
 export const simulate_attribute_chars_max = 200;
 /** Characters of an IANA time zone name ("America/Argentina/ComodRivadavia" is 32). */
 export const time_zone_chars_max = 64;
+/**
+ * Transactions `GET /v1/guests/:card` shows unless `?limit=` says otherwise: a
+ * screen of history for an operator (the protocol's own default of 10 is a till's).
+ * The most is the protocol's history_limit_max.
+ */
+export const guest_history_limit_default = 20;
+/**
+ * How long a guest operation forwarded to the engine's HTTP door may take: a
+ * commit-sized write answers in milliseconds, so this only ends a hung engine.
+ */
+export const engine_request_timeout_ms = 10_000;
+/** The engine door's answer is read up to this: a balance of 100 transactions is ~20 KiB. */
+export const engine_answer_bytes_max = 1024 * 1024;

@@ -8,6 +8,8 @@ import type { ConfigSnapshot } from '../protocol/config.js';
 import { KopilkaError } from '../protocol/errors.js';
 import type { CompiledRulesCache } from './compiled-rules-cache.js';
 import { changeConfig, listVersions, readCurrentSnapshot } from './config-store.js';
+import type { EngineOperations } from './engine-client.js';
+import { guestsRoutes } from './guests-routes.js';
 import { versions_limit_default, versions_limit_max } from './limits.js';
 import {
   outletSchema,
@@ -35,6 +37,8 @@ export interface RouteRequest {
   author: string;
   /** This server's published rules, compiled once per version (for simulation). */
   compiledRules: CompiledRulesCache;
+  /** The engine, for the guest routes (engine-client.ts). */
+  operations: EngineOperations;
 }
 
 export interface RouteReply {
@@ -66,6 +70,7 @@ export const routes: readonly Route[] = [
   { method: 'POST', path: /^\/v1\/terminals$/, schema: terminalSchema, handle: postTerminal },
   { method: 'DELETE', path: /^\/v1\/terminals\/([^/]+)$/, schema: null, handle: deleteTerminal },
   ...rulesRoutes,
+  ...guestsRoutes,
 ];
 
 /** What the engine polls: the current snapshot, cached by version. */

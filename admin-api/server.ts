@@ -10,7 +10,14 @@ import { httpStatusOf, KopilkaError, toErrorBody } from '../protocol/errors.js';
 import { CompiledRulesCache } from './compiled-rules-cache.js';
 import { readCurrentSnapshot } from './config-store.js';
 import { seedDemo } from './demo.js';
-import { author_chars_max, body_bytes_max, close_drain_ms } from './limits.js';
+import { engineDoorClient, noEngine, type EngineOperations } from './engine-client.js';
+import {
+  author_chars_max,
+  body_bytes_max,
+  close_drain_ms,
+  engine_answer_bytes_max,
+  engine_request_timeout_ms,
+} from './limits.js';
 import { runMigrations } from './migrations.js';
 import { checkBody } from './request-schemas.js';
 import { routes, type Route, type RouteReply } from './routes.js';
@@ -31,6 +38,19 @@ export interface AdminApiOptions {
   demoTerminalKey?: string;
   /** Called after every version this process publishes; its errors are logged, not raised. */
   onPublish?: (snapshot: ConfigSnapshot) => void;
+  /**
+   * The engine in this process, for the guest routes (`/v1/guests/...`):
+   * `(op, body) => engine.execute(op, body)`. Default: none; then `engineUrl`,
+   * or without it the guest routes answer `engine_unavailable`.
+   */
+  operations?: EngineOperations;
+  /**
+   * An engine elsewhere, for the guest routes: its HTTP door (`http://host:8080`),
+   * reached as a terminal of the outlet `admin` with `engineKey`. Not with `operations`.
+   */
+  engineUrl?: string;
+  /** The key of a terminal of outlet `admin` (POST /v1/outlets, POST /v1/terminals); required with `engineUrl`. */
+  engineKey?: string;
 }
 
 export interface AdminApi {
@@ -51,6 +71,8 @@ interface CompiledOptions {
   tokenDigest: Buffer;
   demoTerminalKey: string | undefined;
   onPublish: ((snapshot: ConfigSnapshot) => void) | undefined;
+  /** The engine as the guest routes reach it: in process, over its HTTP door, or none. */
+  operations: EngineOperations;
 }
 
 export async function startAdminApi(options: AdminApiOptions): Promise<AdminApi> {
@@ -65,7 +87,7 @@ export async function startAdminApi(options: AdminApiOptions): Promise<AdminApi>
       if (seeded !== null) notify(seeded);
     }
     const server = createServer((req, res) => {
-      void handle(req, res, { sql, tokenDigest: opts.tokenDigest, notify, compiledRules });
+      void handle(req, res, { sql, tokenDigest: opts.tokenDigest, notify, compiledRules, operations: opts.operations });
     });
     const port = await listen(server, opts.port, opts.host);
     const host = opts.host.includes(':') ? `[${opts.host}]` : opts.host;
@@ -104,7 +126,54 @@ function compileOptions(options: AdminApiOptions): Readonly<CompiledOptions> {
     tokenDigest: sha256(adminToken),
     demoTerminalKey: options.demoTerminalKey,
     onPublish: options.onPublish,
+    operations: compileOperations(options),
   });
+}
+
+/** The guest routes' engine: the one in this process, one behind its HTTP door, or none. */
+function compileOperations({ operations, engineUrl, engineKey }: AdminApiOptions): EngineOperations {
+  if (operations !== undefined) {
+    if (typeof operations !== 'function') {
+      throw new KopilkaError('invalid_field', 'options.operations must be a function (op, body) => Promise<result>, e.g. engine.execute', 'operations');
+    }
+    if (engineUrl !== undefined || engineKey !== undefined) {
+      throw new KopilkaError(
+        'invalid_field',
+        'options.engineUrl and options.engineKey cannot be given with options.operations: the admin API reaches one engine',
+        'engineUrl',
+      );
+    }
+    return operations;
+  }
+  if (engineUrl === undefined) {
+    if (engineKey !== undefined) {
+      throw new KopilkaError('invalid_field', 'options.engineKey needs options.engineUrl: the engine to present it to', 'engineUrl');
+    }
+    return noEngine();
+  }
+  if (typeof engineKey !== 'string' || engineKey.length === 0) {
+    throw new KopilkaError('invalid_field', 'options.engineKey must be the key of a terminal of outlet "admin" when engineUrl is given', 'engineKey');
+  }
+  return engineDoorClient({
+    url: engineBaseUrl(engineUrl),
+    key: engineKey,
+    timeoutMs: engine_request_timeout_ms,
+    answerBytesMax: engine_answer_bytes_max,
+  });
+}
+
+function engineBaseUrl(engineUrl: string): string {
+  let url: URL | undefined;
+  try {
+    url = new URL(engineUrl);
+  } catch {
+    url = undefined;
+  }
+  if (url === undefined || (url.protocol !== 'http:' && url.protocol !== 'https:') || url.search !== '' || url.hash !== '') {
+    throw new KopilkaError('invalid_field', 'options.engineUrl must be the http(s) URL of the engine\'s HTTP door, e.g. "http://127.0.0.1:8080"', 'engineUrl');
+  }
+  // Requests go to `<engineUrl>/v1/<op>`: a trailing slash would double it.
+  return url.href.replace(/\/+$/, '');
 }
 
 /**
@@ -136,6 +205,7 @@ interface HandlerContext {
   tokenDigest: Buffer;
   notify: (snapshot: ConfigSnapshot) => void;
   compiledRules: CompiledRulesCache;
+  operations: EngineOperations;
 }
 
 async function handle(req: IncomingMessage, res: ServerResponse, ctx: HandlerContext): Promise<void> {
@@ -149,7 +219,8 @@ async function handle(req: IncomingMessage, res: ServerResponse, ctx: HandlerCon
     const bytesMax = route.bodyBytesMax ?? body_bytes_max;
     const body = route.schema === null ? undefined : checkBody(route.schema, await readJson(req, bytesMax));
     const reply = await route.handle({
-      sql: ctx.sql, params, query: url.searchParams, headers: req.headers, body, author, compiledRules: ctx.compiledRules,
+      sql: ctx.sql, params, query: url.searchParams, headers: req.headers, body, author,
+      compiledRules: ctx.compiledRules, operations: ctx.operations,
     });
     send(res, reply);
     if (reply.published) ctx.notify(reply.published);
