@@ -23,8 +23,14 @@
 // since a regular expression may backtrack for seconds. CEL has no loops, I/O or
 // host access; runtime errors (division by zero, a missing map key) make the
 // condition false and are reported in the explanation, never thrown.
+//
+// Speed: an expression of the usual shapes is also compiled to closures
+// (cel-fast.ts) that read the plain values (CelData) and never write them; they
+// give cel-js's outcome or leave the run to cel-js, so cel-js remains the
+// definition of every outcome.
 
 import { Environment, type ASTNode } from '@marcbachmann/cel-js';
+import { compileFast, NOT_HERE, plainAccounts, plainCheck, plainGuest, plainTime, type CompiledCel, type MessageFields, type PlainVariables } from './cel-fast.js';
 import * as L from './limits.js';
 
 export interface CelSourceError {
@@ -44,7 +50,12 @@ export type CelOutcome = boolean | string;
 
 export interface CelProgram {
   readonly source: string;
+  /** Whether it is compiled to closures (cel-fast.ts); else every run is cel-js's. */
+  readonly compiled: boolean;
+  /** cel-js on typed values: the reference. */
   run(activation: CelActivation): CelOutcome;
+  /** The same outcome on one evaluation's variables: compiled when it can be, else through cel-js. */
+  runOn(input: CelInput): CelOutcome;
 }
 
 export type CelCompileResult = { ok: true; program: CelProgram } | { ok: false; error: CelSourceError };
@@ -213,6 +224,51 @@ export class LazyCelActivation implements CelActivation {
   }
 }
 
+/**
+ * One evaluation's CEL variables, built on first read (`source` is asked on the
+ * first read of any variable, as cel-js's activation asks it): plain for compiled
+ * programs, each variable checked once to be what its typed copy would hold; typed
+ * for cel-js, made only when a program runs there.
+ */
+export class CelInput implements PlainVariables {
+  readonly #source: () => CelData;
+  #data: CelData | undefined;
+  #activation: CelActivation | undefined;
+  #guest: boolean | undefined;
+  #check: boolean | undefined;
+  #accounts: boolean | undefined;
+  #time: boolean | undefined;
+  constructor(source: () => CelData) {
+    this.#source = source;
+  }
+  get data(): CelData {
+    return (this.#data ??= this.#source());
+  }
+  activation(): CelActivation {
+    return (this.#activation ??= new LazyCelActivation(() => this.data));
+  }
+  guest(): CelData['guest'] {
+    const g = this.data.guest;
+    if (!(this.#guest ??= plainGuest(g))) throw NOT_HERE;
+    return g;
+  }
+  check(): CelData['check'] {
+    const c = this.data.check;
+    if (!(this.#check ??= plainCheck(c))) throw NOT_HERE;
+    return c;
+  }
+  accounts(): CelData['accounts'] {
+    const a = this.data.accounts;
+    if (!(this.#accounts ??= plainAccounts(a))) throw NOT_HERE;
+    return a;
+  }
+  time(): CelData['time'] {
+    const t = this.data.time;
+    if (!(this.#time ??= plainTime(t))) throw NOT_HERE;
+    return t;
+  }
+}
+
 function celGuest(g: CelData['guest']): CelGuest {
   return new CelGuest(g.id, g.level, strings(g.tags), strings(g.segments), BigInt(g.age), g.birthday, BigInt(g.registeredDays), g.cardType, stringMap(g.attributes), intMap(g.counters));
 }
@@ -252,6 +308,35 @@ export function celPlainBindings(d: CelData): Record<string, unknown> {
 
 // --- The environment: declared once per process ------------------------------
 
+/** The fields of the message types, as declared to cel-js (compiled programs read them too). */
+const FIELDS = {
+  'kopilka.Line': { itemCode: 'string', category: 'string', tags: 'list<string>', quantity: 'int', unitPrice: 'int', sum: 'int', pos: 'bool' },
+  'kopilka.Guest': {
+    id: 'string',
+    level: 'string',
+    tags: 'list<string>',
+    segments: 'list<string>',
+    age: 'int',
+    birthday: 'string',
+    registeredDays: 'int',
+    cardType: 'string',
+    attributes: 'map<string, string>',
+    counters: 'map<string, int>',
+  },
+  'kopilka.Check': {
+    total: 'int',
+    currency: 'string',
+    organization: 'string',
+    partner: 'string',
+    outlet: 'string',
+    terminal: 'string',
+    outletTags: 'list<string>',
+    quantity: 'int',
+    lines: 'list<kopilka.Line>',
+  },
+  'kopilka.Time': { year: 'int', month: 'int', day: 'int', weekday: 'int', hour: 'int', minute: 'int', date: 'string', epochMs: 'int' },
+} as const satisfies MessageFields;
+
 const environment = new Environment({
   limits: {
     maxAstNodes: L.cel_ast_nodes_max,
@@ -261,43 +346,10 @@ const environment = new Environment({
     maxCallArguments: L.cel_call_arguments_max,
   },
 })
-  .registerType('kopilka.Line', {
-    ctor: CelLine,
-    fields: { itemCode: 'string', category: 'string', tags: 'list<string>', quantity: 'int', unitPrice: 'int', sum: 'int', pos: 'bool' },
-  })
-  .registerType('kopilka.Guest', {
-    ctor: CelGuest,
-    fields: {
-      id: 'string',
-      level: 'string',
-      tags: 'list<string>',
-      segments: 'list<string>',
-      age: 'int',
-      birthday: 'string',
-      registeredDays: 'int',
-      cardType: 'string',
-      attributes: 'map<string, string>',
-      counters: 'map<string, int>',
-    },
-  })
-  .registerType('kopilka.Check', {
-    ctor: CelCheck,
-    fields: {
-      total: 'int',
-      currency: 'string',
-      organization: 'string',
-      partner: 'string',
-      outlet: 'string',
-      terminal: 'string',
-      outletTags: 'list<string>',
-      quantity: 'int',
-      lines: 'list<kopilka.Line>',
-    },
-  })
-  .registerType('kopilka.Time', {
-    ctor: CelTime,
-    fields: { year: 'int', month: 'int', day: 'int', weekday: 'int', hour: 'int', minute: 'int', date: 'string', epochMs: 'int' },
-  })
+  .registerType('kopilka.Line', { ctor: CelLine, fields: FIELDS['kopilka.Line'] })
+  .registerType('kopilka.Guest', { ctor: CelGuest, fields: FIELDS['kopilka.Guest'] })
+  .registerType('kopilka.Check', { ctor: CelCheck, fields: FIELDS['kopilka.Check'] })
+  .registerType('kopilka.Time', { ctor: CelTime, fields: FIELDS['kopilka.Time'] })
   .registerVariable('guest', 'kopilka.Guest')
   .registerVariable('check', 'kopilka.Check')
   .registerVariable('accounts', 'map<string, int>')
@@ -423,16 +475,31 @@ export function compileCel(source: string): CelCompileResult {
     return { ok: false, error: sourceError(source, 'not_bool', 0, source.length, `must be a condition (bool), but is ${checked.type}`) };
   }
   const fn = parsed;
+  const fast: CompiledCel | null = compileFast(parsed.ast, FIELDS);
+  const run = (activation: CelActivation): CelOutcome => {
+    try {
+      return fn(activation) === true;
+    } catch (e) {
+      return typeof (e as CelLibError).code === 'string' ? (e as CelLibError).code! : 'evaluation_error';
+    }
+  };
   return {
     ok: true,
     program: {
       source,
-      run(activation: CelActivation): CelOutcome {
-        try {
-          return fn(activation) === true;
-        } catch (e) {
-          return typeof (e as CelLibError).code === 'string' ? (e as CelLibError).code! : 'evaluation_error';
+      compiled: fast !== null,
+      run,
+      runOn(input: CelInput): CelOutcome {
+        if (fast !== null) {
+          // Whatever stops the compiled program (NOT_HERE, or the variables' source
+          // throwing) is for cel-js to decide, as it would alone.
+          try {
+            return fast(input);
+          } catch {
+            // cel-js below
+          }
         }
+        return run(input.activation());
       },
     },
   };

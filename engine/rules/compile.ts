@@ -1,6 +1,9 @@
 // Compiles a validated rules configuration, once per configuration version, into
 // plain closures and lookup sets: an evaluation calls functions and reads arrays,
-// it never walks the JSON. Promotions are put in rank order here:
+// it never walks the JSON. Whatever depends on the configuration alone is settled
+// here, not per check: equal line matches are one (a check's lines are sorted into
+// all of them in one pass), the limits a promotion has are flags, the details that
+// name a promotion are built strings. Promotions are put in rank order here:
 //   1. the organization's before any partner's (coalition: the corporate rules outrank);
 //   2. higher priority first;
 //   3. the order of the configuration.
@@ -37,7 +40,6 @@ export interface CompileOptions {
 }
 
 export type Predicate = (s: EvalState) => boolean;
-export type LineMatcher = (line: PreparedLine) => boolean;
 
 /** A top-level clause of a promotion's condition, labelled for the explanation. */
 export interface Clause {
@@ -47,7 +49,8 @@ export interface Clause {
 
 export interface CompiledDiscount {
   kind: 'percent' | 'amount' | 'per_unit' | 'nth_free';
-  match: LineMatcher;
+  /** Index into CompiledRules.lineMatches. */
+  lines: number;
   /** percent: basis points; amount / per_unit: minor units; nth_free: N. */
   value: number;
   maxFree: number | null;
@@ -59,7 +62,8 @@ export interface CompiledAccrual {
   pointValueMinor: number;
   kind: 'percent' | 'per_unit' | 'fixed';
   value: number;
-  match: LineMatcher;
+  /** Index into CompiledRules.lineMatches. */
+  lines: number;
   excludePaidWithPoints: boolean;
   delayDays: number;
   expiryDays: number;
@@ -69,7 +73,8 @@ export interface CompiledCounter {
   counter: string;
   by: number;
   perUnit: boolean;
-  match: LineMatcher;
+  /** Index into CompiledRules.lineMatches. */
+  lines: number;
 }
 
 export interface CompiledPromotion {
@@ -90,6 +95,8 @@ export interface CompiledPromotion {
   marksLines: boolean;
   /** `item` when some effect selects lines, `check` when its effects cover the whole check, `none` without line effects. */
   scope: 'item' | 'check' | 'none';
+  /** A check-level promotion that an item promotion blocks (itemBlocksCheck); the program's own accrual is none. */
+  blockable: boolean;
   validFrom: number;
   validTo: number;
   /** Indexes into CompiledRules.periods; empty: always open. */
@@ -105,11 +112,22 @@ export interface CompiledPromotion {
   topUpPoints: number;
   limits: PromotionLimits;
   hasDiscount: boolean;
+  /** Discounts or accruals: effects that give on lines. */
+  lineEffects: boolean;
+  /** Limits an evaluation reads, when set: uses per guest, units per guest, the promotion's own discount cap. */
+  usesLimited: boolean;
+  unitsLimited: boolean;
+  discountCapped: boolean;
+  /** The details of its explanation that name it: `exclusive:<id>`, `best:<id>`. */
+  exclusiveDetail: string;
+  bestDetail: string;
 }
 
 export interface CompiledPeriod {
   id: string;
   test: (local: LocalTime, s: EvalState) => boolean;
+  /** Reads the guest (a birthday window), not the local time alone. */
+  perGuest: boolean;
 }
 
 export interface CompiledPointsPayment {
@@ -142,6 +160,10 @@ export interface CompiledRules {
   timeZone: string;
   promotions: readonly CompiledPromotion[];
   periods: readonly CompiledPeriod[];
+  /** The answers of `periods`, kept from one evaluation to the next within a local minute. */
+  periodAnswers: PeriodAnswers;
+  /** The distinct line matches of effects and conditions; an evaluation selects their lines once. */
+  lineMatches: LineMatches;
   itemTags: ReadonlyMap<string, readonly string[]>;
   accounts: ReadonlyMap<string, AccountConfig>;
   settings: CompiledSettings;
@@ -150,28 +172,108 @@ export interface CompiledRules {
 
 // --- Line matches -----------------------------------------------------------------
 
-const ANY_LINE: LineMatcher = () => true;
-
 function anyIn(values: readonly string[], set: ReadonlySet<string>): boolean {
   for (let i = 0; i < values.length; i++) if (set.has(values[i]!)) return true;
   return false;
 }
 
-export function compileMatch(m: LineMatch): LineMatcher {
-  const items = new Set(m.items);
-  const categories = new Set(m.categories);
-  const tags = new Set(m.tags);
-  const exItems = new Set(m.excludeItems);
-  const exCategories = new Set(m.excludeCategories);
-  const exTags = new Set(m.excludeTags);
-  const include = items.size + categories.size + tags.size > 0;
-  const exclude = exItems.size + exCategories.size + exTags.size > 0;
-  if (!include && !exclude) return ANY_LINE;
-  return (line) => {
-    if (include && !(items.has(line.itemCode) || categories.has(line.category) || (tags.size > 0 && anyIn(line.tags, tags)))) return false;
-    if (exclude && (exItems.has(line.itemCode) || exCategories.has(line.category) || (exTags.size > 0 && anyIn(line.tags, exTags)))) return false;
-    return true;
-  };
+/** Value → the line matches that name it, for one list of a match (items, categories or tags). */
+type ByValue = Map<string, number[]>;
+
+function addTo(by: ByValue, values: readonly string[], match: number): void {
+  for (const v of new Set(values)) {
+    const list = by.get(v);
+    if (list === undefined) by.set(v, [match]);
+    else list.push(match);
+  }
+}
+
+/**
+ * The line matches of a configuration, and which lines of a check each selects: a
+ * line is selected when its item, category or one of its tags is in an include list
+ * (or the match has none), and none of them is in an exclude list.
+ *
+ * The same selection written twice (every promotion on beer) is one match. The lines
+ * of all matches are found in one pass over the check, through indexes by value: a
+ * line costs a few lookups of its own values, not a test per match and list.
+ */
+export class LineMatches {
+  readonly #byKey = new Map<string, number>();
+  /** Per match: 1 when it has no include list (every line it does not exclude). */
+  readonly #everyLine: number[] = [];
+  readonly #include: ValueIndexes = { items: new Map(), categories: new Map(), tags: new Map() };
+  readonly #exclude: ValueIndexes = { items: new Map(), categories: new Map(), tags: new Map() };
+  /**
+   * Per match: the stamp of the line being looked at when one of its include (or
+   * exclude) lists names the line. Stamps only grow, so nothing is reset between lines
+   * or evaluations (select never nests).
+   */
+  #included = new Float64Array(0);
+  #excluded = new Float64Array(0);
+  #stamp = 0;
+
+  get count(): number {
+    return this.#everyLine.length;
+  }
+
+  /** The index of the match selecting what `m` selects. */
+  add(m: LineMatch): number {
+    // Every list is a set: the same values in another order select the same lines.
+    const key = JSON.stringify([m.items, m.categories, m.tags, m.excludeItems, m.excludeCategories, m.excludeTags].map((l) => [...new Set(l)].sort()));
+    let index = this.#byKey.get(key);
+    if (index === undefined) {
+      index = this.#everyLine.length;
+      this.#everyLine.push(m.items.length + m.categories.length + m.tags.length === 0 ? 1 : 0);
+      addTo(this.#include.items, m.items, index);
+      addTo(this.#include.categories, m.categories, index);
+      addTo(this.#include.tags, m.tags, index);
+      addTo(this.#exclude.items, m.excludeItems, index);
+      addTo(this.#exclude.categories, m.excludeCategories, index);
+      addTo(this.#exclude.tags, m.excludeTags, index);
+      this.#byKey.set(key, index);
+      this.#included = new Float64Array(this.count);
+      this.#excluded = new Float64Array(this.count);
+    }
+    return index;
+  }
+
+  /** Per match, the indexes of the lines it selects, ascending. */
+  select(lines: readonly PreparedLine[]): number[][] {
+    const count = this.count;
+    const selected = new Array<number[]>(count);
+    for (let k = 0; k < count; k++) selected[k] = [];
+    const everyLine = this.#everyLine;
+    const included = this.#included;
+    const excluded = this.#excluded;
+    for (let i = 0; i < lines.length; i++) {
+      const line = lines[i]!;
+      const stamp = ++this.#stamp;
+      mark(this.#include, line, included, stamp);
+      mark(this.#exclude, line, excluded, stamp);
+      for (let k = 0; k < count; k++) {
+        if ((everyLine[k] === 1 || included[k] === stamp) && excluded[k] !== stamp) selected[k]!.push(i);
+      }
+    }
+    return selected;
+  }
+}
+
+interface ValueIndexes {
+  items: ByValue;
+  categories: ByValue;
+  tags: ByValue;
+}
+
+/** Stamps the matches whose lists (of one side, include or exclude) name the line's item, category or a tag. */
+function mark(by: ValueIndexes, line: PreparedLine, marks: Float64Array, stamp: number): void {
+  if (by.items.size > 0) stampAll(by.items.get(line.itemCode), marks, stamp);
+  if (by.categories.size > 0) stampAll(by.categories.get(line.category), marks, stamp);
+  if (by.tags.size > 0) for (let t = 0; t < line.tags.length; t++) stampAll(by.tags.get(line.tags[t]!), marks, stamp);
+}
+
+function stampAll(matches: readonly number[] | undefined, marks: Float64Array, stamp: number): void {
+  if (matches === undefined) return;
+  for (let j = 0; j < matches.length; j++) marks[matches[j]!] = stamp;
 }
 
 function hasInclude(m: LineMatch): boolean {
@@ -241,23 +343,54 @@ export function compilePeriod(p: PeriodConfig): CompiledPeriod {
       for (let i = 0; i < tests.length; i++) if (!tests[i]!(l, s)) return false;
       return true;
     },
+    perGuest: p.birthday !== null,
   };
 }
 
-/** A named period's answer, memoized per evaluation (several promotions share a period). */
-export function periodHolds(periods: readonly CompiledPeriod[], index: number, s: EvalState): boolean {
-  const known = s.periods[index]!;
-  if (known !== 0) return known === 1;
-  const holds = periods[index]!.test(s.local, s);
-  s.periods[index] = holds ? 1 : 2;
-  return holds;
+/**
+ * The answers of a configuration's periods (several promotions share one). A period
+ * that reads the local time alone answers the same for every check of a local minute
+ * in a zone, so its answer is kept while the evaluations' LocalTime stays the same
+ * object (local-time.ts hands out one per zone and minute); one that reads the guest
+ * is asked again in every evaluation.
+ */
+export class PeriodAnswers {
+  readonly #periods: readonly CompiledPeriod[];
+  readonly #perGuest: readonly number[];
+  /** Per period: 0 not yet asked, 1 holds, 2 does not. */
+  readonly #answers: Uint8Array;
+  #at: LocalTime | null = null;
+
+  constructor(periods: readonly CompiledPeriod[]) {
+    this.#periods = periods;
+    this.#perGuest = periods.flatMap((p, i) => (p.perGuest ? [i] : []));
+    this.#answers = new Uint8Array(periods.length);
+  }
+
+  /** Starts an evaluation at `local`: forgets the answers of another minute, and those about the last guest. */
+  begin(local: LocalTime): void {
+    if (this.#at !== local) {
+      this.#answers.fill(0);
+      this.#at = local;
+      return;
+    }
+    for (let k = 0; k < this.#perGuest.length; k++) this.#answers[this.#perGuest[k]!] = 0;
+  }
+
+  holds(index: number, s: EvalState): boolean {
+    const known = this.#answers[index]!;
+    if (known !== 0) return known === 1;
+    const holds = this.#periods[index]!.test(s.local, s);
+    this.#answers[index] = holds ? 1 : 2;
+    return holds;
+  }
 }
 
 // --- Conditions --------------------------------------------------------------------------
 
 interface ConditionEnv {
-  periods: readonly CompiledPeriod[];
   periodIndex: ReadonlyMap<string, number>;
+  lineMatches: LineMatches;
 }
 
 function between(v: number, min: number | null, max: number | null): boolean {
@@ -305,8 +438,7 @@ export function compileCondition(c: Condition, env: ConditionEnv): Predicate {
     case 'period': {
       const index = env.periodIndex.get(c.period);
       assert(index !== undefined, `validated configuration names an unknown period ${c.period}`);
-      const periods = env.periods;
-      return (s) => periodHolds(periods, index, s);
+      return (s) => s.periods.holds(index, s);
     }
     case 'place': {
       const org = inList(c.organizations);
@@ -370,18 +502,18 @@ export function compileCondition(c: Condition, env: ConditionEnv): Predicate {
       return (s) => set.has(s.ctx.check.currency);
     }
     case 'lines': {
-      const match = compileMatch(c.match);
+      const match = env.lineMatches.add(c.match);
       const { minQuantity, minSum, minLines } = c;
       return (s) => {
+        const matched = s.matched(match);
         let quantity = 0;
         let sum = 0;
-        let count = 0;
-        for (const line of s.lines) {
-          if (!match(line)) continue;
+        for (let k = 0; k < matched.length; k++) {
+          const line = s.lines[matched[k]!]!;
           quantity += line.quantity;
           sum += line.sum;
-          count++;
         }
+        const count = matched.length;
         return count > 0 && quantity >= minQuantity && sum >= minSum && count >= minLines;
       };
     }
@@ -408,7 +540,7 @@ export function compileCondition(c: Condition, env: ConditionEnv): Predicate {
       assert(r.ok, `validated configuration holds a CEL source that does not compile: ${c.source}`);
       const program: CelProgram = r.program;
       return (s) => {
-        const out = program.run(s.cel());
+        const out = program.runOn(s.cel());
         if (typeof out === 'string') {
           s.celError = out;
           return false;
@@ -467,6 +599,7 @@ function isoMs(s: string | null, dflt: number): number {
 }
 
 function compilePromotion(p: PromotionConfig, rank: number, env: ConditionEnv, accounts: ReadonlyMap<string, AccountConfig>, includeDrafts: boolean): CompiledPromotion {
+  const lines = env.lineMatches;
   const discounts: CompiledDiscount[] = [];
   const accruals: CompiledAccrual[] = [];
   const counters: CompiledCounter[] = [];
@@ -480,7 +613,7 @@ function compilePromotion(p: PromotionConfig, rank: number, env: ConditionEnv, a
       case 'discount':
         discounts.push({
           kind: e.percentBp !== null ? 'percent' : e.perUnit ? 'per_unit' : 'amount',
-          match: compileMatch(e.match),
+          lines: lines.add(e.match),
           value: e.percentBp ?? e.amount!,
           maxFree: null,
         });
@@ -488,7 +621,7 @@ function compilePromotion(p: PromotionConfig, rank: number, env: ConditionEnv, a
         else checkScoped = true;
         break;
       case 'nth_free':
-        discounts.push({ kind: 'nth_free', match: compileMatch(e.match), value: e.every, maxFree: e.maxFree });
+        discounts.push({ kind: 'nth_free', lines: lines.add(e.match), value: e.every, maxFree: e.maxFree });
         itemScoped = true;
         break;
       case 'accrual': {
@@ -500,7 +633,7 @@ function compilePromotion(p: PromotionConfig, rank: number, env: ConditionEnv, a
           pointValueMinor: acc.pointValueMinor,
           kind: e.percentBp !== null ? 'percent' : e.perUnit !== null ? 'per_unit' : 'fixed',
           value: e.percentBp ?? e.perUnit ?? e.fixed!,
-          match: compileMatch(e.match),
+          lines: lines.add(e.match),
           excludePaidWithPoints: e.excludePaidWithPoints,
           delayDays: e.delayDays,
           expiryDays: e.expiryDays,
@@ -510,7 +643,7 @@ function compilePromotion(p: PromotionConfig, rank: number, env: ConditionEnv, a
         break;
       }
       case 'counter':
-        counters.push({ counter: e.counter, by: e.by, perUnit: e.perUnit, match: compileMatch(e.match) });
+        counters.push({ counter: e.counter, by: e.by, perUnit: e.perUnit, lines: lines.add(e.match) });
         break;
       case 'top_up':
         actions.push(Object.freeze({ kind: 'top_up', promotion: p.id, account: e.account, amount: e.amount }));
@@ -530,6 +663,8 @@ function compilePromotion(p: PromotionConfig, rank: number, env: ConditionEnv, a
         break;
     }
   }
+  const scope = itemScoped ? 'item' : checkScoped ? 'check' : 'none';
+  const uses = p.limits.usesPerGuest;
   const periods = p.periods.map((id) => {
     const i = env.periodIndex.get(id);
     assert(i !== undefined, `validated configuration names an unknown period ${id}`);
@@ -544,7 +679,8 @@ function compilePromotion(p: PromotionConfig, rank: number, env: ConditionEnv, a
     exclusive: p.exclusive,
     exempt: p.stackingExempt,
     marksLines: !p.stackingExempt && p.template !== 'base_accrual',
-    scope: itemScoped ? 'item' : checkScoped ? 'check' : 'none',
+    scope,
+    blockable: scope === 'check' && p.template !== 'base_accrual',
     validFrom: isoMs(p.validFrom, -Infinity),
     validTo: isoMs(p.validTo, Infinity),
     periods,
@@ -557,6 +693,12 @@ function compilePromotion(p: PromotionConfig, rank: number, env: ConditionEnv, a
     topUpPoints,
     limits: p.limits,
     hasDiscount: discounts.length > 0,
+    lineEffects: discounts.length > 0 || accruals.length > 0,
+    usesLimited: uses.day !== null || uses.week !== null || uses.month !== null || uses.total !== null,
+    unitsLimited: p.limits.unitsPerGuest.day !== null || p.limits.unitsPerGuest.month !== null,
+    discountCapped: p.limits.maxDiscountBp !== null || p.limits.maxDiscountAmount !== null,
+    exclusiveDetail: `exclusive:${p.id}`,
+    bestDetail: `best:${p.id}`,
   };
 }
 
@@ -568,7 +710,7 @@ export function compileRules(config: RulesConfig, options: CompileOptions): Comp
   assert(isTimeZone(options.timeZone), `options.timeZone must be an IANA time zone, e.g. "Europe/Moscow", not ${options.timeZone}`);
   const periods = config.periods.map(compilePeriod);
   const periodIndex = new Map(config.periods.map((p, i) => [p.id, i]));
-  const env: ConditionEnv = { periods, periodIndex };
+  const env: ConditionEnv = { periodIndex, lineMatches: new LineMatches() };
   const accounts = new Map(config.accounts.map((a) => [a.id, a]));
   const order = config.promotions
     .map((p, i) => ({ p, i }))
@@ -582,6 +724,8 @@ export function compileRules(config: RulesConfig, options: CompileOptions): Comp
     timeZone: options.timeZone,
     promotions: Object.freeze(promotions),
     periods: Object.freeze(periods),
+    periodAnswers: new PeriodAnswers(periods),
+    lineMatches: env.lineMatches,
     itemTags,
     accounts,
     settings: compileSettings(config.settings, accounts),

@@ -14,14 +14,14 @@
 import assert from 'node:assert/strict';
 
 export function distribute(amount: number, weights: readonly number[]): number[] {
-  assert(amount <= sum(weights), 'distribute: amount must not exceed the sum of the weights');
-  return apportion(amount, weights);
+  const shares = new Array<number>(weights.length);
+  split(amount, weights, weights.length, shares, true);
+  return shares;
 }
 
-function sum(values: readonly number[]): number {
-  let total = 0;
-  for (let i = 0; i < values.length; i++) total += values[i]!;
-  return total;
+/** distribute over weights[0..n), written into shares[0..n): the engine's hot path allocates nothing. */
+export function distributeInto(amount: number, weights: ArrayLike<number>, n: number, shares: Shares): void {
+  split(amount, weights, n, shares, true);
 }
 
 /**
@@ -30,8 +30,23 @@ function sum(values: readonly number[]): number {
  * kopecks). With all weights 0 every weight counts as 1.
  */
 export function apportion(amount: number, weights: readonly number[]): number[] {
-  assert(Number.isSafeInteger(amount) && amount >= 0, 'distribute: amount must be a non-negative safe integer');
-  const n = weights.length;
+  const shares = new Array<number>(weights.length);
+  split(amount, weights, weights.length, shares, false);
+  return shares;
+}
+
+/** apportion over weights[0..n), written into shares[0..n) (which may not be `weights`). */
+export function apportionInto(amount: number, weights: ArrayLike<number>, n: number, shares: Shares): void {
+  split(amount, weights, n, shares, false);
+}
+
+type Shares = { [i: number]: number };
+
+// Remainders and the order of the largest, reused (a split never nests).
+let remainders = new Float64Array(64);
+let largest = new Int32Array(64);
+
+function split(amount: number, weights: ArrayLike<number>, n: number, shares: Shares, bounded: boolean): void {
   let total = 0;
   let integers = true;
   for (let i = 0; i < n; i++) {
@@ -39,16 +54,25 @@ export function apportion(amount: number, weights: readonly number[]): number[] 
     integers &&= w >= 0 && Number.isSafeInteger(w);
     total += w;
   }
-  assert(integers && Number.isSafeInteger(total), 'distribute: weights must be non-negative safe integers');
-  const shares = new Array<number>(n).fill(0);
-  if (amount === 0) return shares;
-  assert(n > 0, 'distribute: a positive amount needs at least one weight');
-  if (total === 0) return apportion(amount, new Array<number>(n).fill(1));
+  // `if (!…) assert(…)`: the same failures, without assert's cost per call on the hot path.
+  if (bounded && !(amount <= total)) assert(false, 'distribute: amount must not exceed the sum of the weights');
+  if (!(Number.isSafeInteger(amount) && amount >= 0)) assert(false, 'distribute: amount must be a non-negative safe integer');
+  if (!(integers && Number.isSafeInteger(total))) assert(false, 'distribute: weights must be non-negative safe integers');
+  if (amount === 0) {
+    for (let i = 0; i < n; i++) shares[i] = 0;
+    return;
+  }
+  if (!(n > 0)) assert(false, 'distribute: a positive amount needs at least one weight');
+  if (total === 0) return split(amount, new Array<number>(n).fill(1), n, shares, false);
   if (amount === total) {
     for (let i = 0; i < n; i++) shares[i] = weights[i]!;
-    return shares;
+    return;
   }
-  const remainders = new Array<number>(n);
+  if (remainders.length < n) {
+    remainders = new Float64Array(Math.max(n, remainders.length * 2));
+    largest = new Int32Array(remainders.length);
+  }
+  const rest = remainders;
   let given = 0;
   // amount × w ≤ amount × total; below 2^53 plain arithmetic is exact.
   if (amount * total <= Number.MAX_SAFE_INTEGER) {
@@ -65,7 +89,7 @@ export function apportion(amount: number, weights: readonly number[]): number[] 
         r -= total;
       }
       shares[i] = q;
-      remainders[i] = r;
+      rest[i] = r;
       given += q;
     }
   } else {
@@ -74,27 +98,31 @@ export function apportion(amount: number, weights: readonly number[]): number[] 
     for (let i = 0; i < n; i++) {
       const p = a * BigInt(weights[i]!);
       shares[i] = Number(p / t);
-      remainders[i] = Number(p % t); // < total ≤ 2^53: exact
+      rest[i] = Number(p % t); // < total ≤ 2^53: exact
       given += shares[i]!;
     }
   }
-  let left = amount - given; // < n: each floor loses less than one unit
-  if (left === 0) return shares;
+  const left = amount - given; // < n: each floor loses less than one unit
+  if (left === 0) return;
   if (n <= 16) {
-    // Few lines: pick the largest remainder (first of equals) `left` times.
-    for (; left > 0; left--) {
-      let best = 0;
-      for (let i = 1; i < n; i++) if (remainders[i]! > remainders[best]!) best = i;
-      shares[best] += 1;
-      remainders[best] = -1;
+    // Few lines: one pass keeps the `left` largest remainders in order (an equal
+    // one does not pass an earlier line), as picking the largest `left` times would.
+    const top = largest;
+    let m = 0;
+    for (let i = 0; i < n; i++) {
+      const r = rest[i]!;
+      if (m === left && rest[top[m - 1]!]! >= r) continue;
+      let j = m < left ? m++ : m - 1;
+      for (; j > 0 && rest[top[j - 1]!]! < r; j--) top[j] = top[j - 1]!;
+      top[j] = i;
     }
-    return shares;
+    for (let k = 0; k < left; k++) shares[top[k]!] += 1;
+    return;
   }
   const order = new Array<number>(n);
   for (let i = 0; i < n; i++) order[i] = i;
-  order.sort((x, y) => remainders[y]! - remainders[x]! || x - y);
-  for (let k = 0; left > 0; k++, left--) shares[order[k]!] += 1;
-  return shares;
+  order.sort((x, y) => rest[y]! - rest[x]! || x - y);
+  for (let k = 0; k < left; k++) shares[order[k]!] += 1;
 }
 
 /** floor(value × bp / 10000), exact for any safe integer value. */

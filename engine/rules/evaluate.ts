@@ -26,10 +26,16 @@
 // 4. Payment with points and the program's own accrual per line, from what applied.
 //
 // Amounts split over lines follow distribute.ts (largest remainder, ties by index).
+//
+// Speed: an evaluation allocates little beyond its answer. The promotions' outcomes
+// (per-line arrays) come from a pool kept per configuration, the working arrays of
+// the effects from scratch shared by every evaluation (evaluations never nest:
+// nothing here calls back); both are zeroed when taken, and nothing reused is ever
+// part of the answer.
 
 import assert from 'node:assert/strict';
-import { apportion, distribute, percentOf } from './distribute.js';
-import { periodHolds, type CompiledAccrual, type CompiledPromotion, type CompiledRules, type CompiledSettings } from './compile.js';
+import { apportionInto, distributeInto, percentOf } from './distribute.js';
+import type { CompiledAccrual, CompiledPromotion, CompiledRules, CompiledSettings } from './compile.js';
 import type { Accrual, CounterIncrement, Evaluation, LineResult, PointsPaymentLimit, PromotionExplanation, Reason, RulesContext, Usage } from './model.js';
 import { EvalState } from './state.js';
 
@@ -41,89 +47,255 @@ function reasonOf(detail: string): Reason {
   return 'stacking';
 }
 
+// --- Scratch ---------------------------------------------------------------------
+
+/**
+ * A number per line. Plain arrays of small integers (V8's packed SMI elements):
+ * the answer's objects take their numbers unboxed, which a typed array's doubles
+ * would not give.
+ */
+type PerLine = number[];
+
+function perLine(c: number): PerLine {
+  const a: number[] = [];
+  for (let i = 0; i < c; i++) a.push(0);
+  return a;
+}
+
+/** Per-line scratch, grown to the largest check seen. */
+class Scratch {
+  capacity = 0;
+  /** Shared by outcomes that never write them: always zeros, nulls. */
+  zeros: PerLine = [];
+  untouched: PerLine = [];
+  nulls: Array<string | null> = [];
+  /** Line sums; what is left of each line; paid with points per line. */
+  sums: PerLine = [];
+  left: PerLine = [];
+  share: PerLine = [];
+  /** One discount effect: its lines, their units, base and shares, free units (nth_free). */
+  sel: PerLine = [];
+  selUnits: PerLine = [];
+  selBase: PerLine = [];
+  selShares: PerLine = [];
+  selFree: PerLine = [];
+  /** clip: what a capped promotion keeps per line. */
+  kept: PerLine = [];
+  /** One accrual effect: its lines, their weights, the amount per line (and capped). */
+  acc: PerLine = [];
+  accWeight: PerLine = [];
+  accPer: PerLine = [];
+  accCapped: PerLine = [];
+  /** nth_free: order of the lines, cheapest first. */
+  order: number[] = [];
+  orderPrice: PerLine = [];
+  /** answer: lines in an applied promotion, lines discounted by one. */
+  inPromotion: PerLine = [];
+  discounted: PerLine = [];
+
+  /** Makes room for n lines; the arrays of pooled outcomes follow on their next take. */
+  ensure(n: number): void {
+    if (n <= this.capacity) return;
+    const c = Math.max(n, this.capacity * 2, 16);
+    this.capacity = c;
+    this.zeros = perLine(c);
+    this.untouched = perLine(c);
+    this.nulls = new Array<string | null>(c).fill(null);
+    this.sums = perLine(c);
+    this.left = perLine(c);
+    this.share = perLine(c);
+    this.sel = perLine(c);
+    this.selUnits = perLine(c);
+    this.selBase = perLine(c);
+    this.selShares = perLine(c);
+    this.selFree = perLine(c);
+    this.kept = perLine(c);
+    this.acc = perLine(c);
+    this.accWeight = perLine(c);
+    this.accPer = perLine(c);
+    this.accCapped = perLine(c);
+    this.orderPrice = perLine(c);
+    this.inPromotion = perLine(c);
+    this.discounted = perLine(c);
+  }
+
+  /** Nothing wrote into the shared zeros and nulls. */
+  sharedIntact(n: number): boolean {
+    for (let i = 0; i < n; i++) if (this.zeros[i] !== 0 || this.untouched[i] !== 0 || this.nulls[i] !== null) return false;
+    return true;
+  }
+}
+
+const scratch = new Scratch();
+
 interface Outcome {
   p: CompiledPromotion;
+  /** Lines of the check: the arrays below may be longer. */
+  n: number;
   /** Discount per line, minor units. */
-  disc: number[];
+  disc: PerLine;
   discTotal: number;
   /** Accrued per line, in the accounts' units (for the explanation). */
-  acc: number[];
+  acc: PerLine;
   accTotal: number;
   /** Whether `value` is kept (contestants of best_per_line). */
   valued: boolean;
   /** Per line: discount × 100 + accruals at money value × 100 (best_per_line). */
-  value: number[];
+  value: PerLine;
   accruals: Accrual[];
   /** Points accrued or topped up, for a points budget. */
   points: number;
   /** Promotional units per line (units discounted, or given free). */
-  units: number[];
+  units: PerLine;
   /** Per line: matched by one of the promotion's line effects. */
-  touched: number[];
+  touched: PerLine;
   /** Per line: why it got nothing, when it was touched (the shared nulls until ownWhy). */
   why: Array<string | null>;
   ownWhy: boolean;
   /** Why the whole promotion came to nothing, when it did. */
   zero: string | null;
+  /** best_per_line: why it left the contest whole (item_blocks_check), else null. */
+  dropped: string | null;
+  /** best_per_line: the lines it won, else null. */
+  won: PerLine | null;
+  /** In the answer: it applied. */
+  applied: boolean;
+  /** The arrays this outcome owns, which the fields above point to when it writes them. */
+  readonly own: OwnArrays;
+}
+
+interface OwnArrays {
+  disc: PerLine;
+  acc: PerLine;
+  value: PerLine;
+  units: PerLine;
+  touched: PerLine;
+  why: Array<string | null>;
+  won: PerLine;
+}
+
+function ownArrays(c: number): OwnArrays {
+  return {
+    disc: perLine(c),
+    acc: perLine(c),
+    value: perLine(c),
+    units: perLine(c),
+    touched: perLine(c),
+    why: new Array<string | null>(c).fill(null),
+    won: perLine(c),
+  };
 }
 
 /**
- * Per evaluation: zeros shared by the outcomes of promotions that never write them.
- * Plain arrays, not frozen ones, so every outcome's arrays have one shape for V8;
- * `evaluate` asserts at the end that they are still zeros.
+ * One configuration's outcomes, reused from one run to the next: a run takes what it
+ * needs and the next run (or evaluation) starts over, since only the last run's
+ * outcomes are answered. Kept per configuration (pools below), so that an outcome
+ * never holds on to the promotions of a configuration no longer evaluated.
  */
-interface Shared {
-  zeros: number[];
-  untouched: number[];
-  nulls: Array<string | null>;
+class OutcomePool {
+  readonly #all: Outcome[] = [];
+  #used = 0;
+  /** best_per_line: the winner of each line. */
+  readonly winner: Array<Outcome | null> = [];
+
+  reset(): void {
+    this.#used = 0;
+  }
+
+  /**
+   * An empty outcome. Arrays a promotion never writes (no discounts: disc and units;
+   * no accruals: acc; not valued: value; no line effects: touched) are the shared
+   * zeros; `why` is its own from the first line that needs a reason. `touched`: the
+   * lines another outcome of the promotion touched (best_per_line), shared. `gives`:
+   * false for one that will give nothing (a contestant that won no line), all zeros.
+   */
+  take(p: CompiledPromotion, n: number, valued: boolean, touched: PerLine | null = null, gives = true): Outcome {
+    let o = this.#all[this.#used];
+    if (o === undefined) {
+      o = emptyOutcome(p, ownArrays(scratch.capacity));
+      this.#all.push(o);
+    } else if (o.own.disc.length < n) {
+      o = emptyOutcome(p, ownArrays(scratch.capacity));
+      this.#all[this.#used] = o;
+    }
+    this.#used++;
+    const own = o.own;
+    const z = scratch.zeros;
+    const discounts = gives && p.discounts.length > 0;
+    valued &&= p.lineEffects;
+    o.p = p;
+    o.n = n;
+    o.disc = discounts ? zeroed(own.disc, n) : z;
+    o.discTotal = 0;
+    o.acc = gives && p.accruals.length > 0 ? zeroed(own.acc, n) : z;
+    o.accTotal = 0;
+    o.valued = valued;
+    o.value = valued ? zeroed(own.value, n) : z;
+    if (o.accruals.length > 0) o.accruals.length = 0;
+    o.points = 0;
+    o.units = discounts ? zeroed(own.units, n) : z;
+    o.touched = touched ?? (p.lineEffects ? zeroed(own.touched, n) : scratch.untouched);
+    o.why = scratch.nulls;
+    o.ownWhy = false;
+    o.zero = null;
+    o.dropped = null;
+    o.won = null;
+    o.applied = false;
+    return o;
+  }
 }
 
-function shared(n: number): Shared {
-  return { zeros: new Array<number>(n).fill(0), untouched: new Array<number>(n).fill(0), nulls: new Array<string | null>(n).fill(null) };
-}
-
-function untouchedShared(z: Shared): boolean {
-  for (let i = 0; i < z.zeros.length; i++) if (z.zeros[i] !== 0 || z.untouched[i] !== 0 || z.nulls[i] !== null) return false;
-  return true;
-}
-
-/**
- * An empty outcome. Arrays a promotion never writes (no discounts: disc and units;
- * no accruals: acc; not valued: value) are the shared zeros; `why` is made on the
- * first line that needs a reason.
- */
-function outcome(p: CompiledPromotion, n: number, z: Shared, valued: boolean): Outcome {
-  const zeros = z.zeros;
-  const lineEffects = hasLineEffects(p);
+function emptyOutcome(p: CompiledPromotion, own: OwnArrays): Outcome {
+  const z = scratch.zeros;
   return {
     p,
-    disc: p.discounts.length > 0 ? new Array<number>(n).fill(0) : zeros,
+    n: 0,
+    disc: z,
     discTotal: 0,
-    acc: p.accruals.length > 0 ? new Array<number>(n).fill(0) : zeros,
+    acc: z,
     accTotal: 0,
-    valued: valued && lineEffects,
-    value: valued && lineEffects ? new Array<number>(n).fill(0) : zeros,
+    valued: false,
+    value: z,
     accruals: [],
     points: 0,
-    units: p.discounts.length > 0 ? new Array<number>(n).fill(0) : zeros,
-    touched: lineEffects ? new Array<number>(n).fill(0) : z.untouched,
-    why: z.nulls,
+    units: z,
+    touched: scratch.untouched,
+    why: scratch.nulls,
     ownWhy: false,
     zero: null,
+    dropped: null,
+    won: null,
+    applied: false,
+    own,
   };
+}
+
+function zeroed(a: PerLine, n: number): PerLine {
+  for (let i = 0; i < n; i++) a[i] = 0;
+  return a;
+}
+
+const pools = new WeakMap<CompiledRules, OutcomePool>();
+
+function poolOf(rules: CompiledRules): OutcomePool {
+  let pool = pools.get(rules);
+  if (pool === undefined) pools.set(rules, (pool = new OutcomePool()));
+  return pool;
 }
 
 /** Records why line i got nothing from o, unless a reason is already there. */
 function because(o: Outcome, i: number, detail: string, replace = false): void {
   if (!o.ownWhy) {
-    o.why = new Array<string | null>(o.touched.length).fill(null);
+    const why = (o.why = o.own.why);
+    for (let k = 0; k < o.n; k++) why[k] = null;
     o.ownWhy = true;
   }
   if (replace || o.why[i] === null) o.why[i] = detail;
 }
 
-function hasLineEffects(p: CompiledPromotion): boolean {
-  return p.discounts.length > 0 || p.accruals.length > 0;
+function anyTouched(o: Outcome, n: number): boolean {
+  for (let i = 0; i < n; i++) if (o.touched[i] === 1) return true;
+  return false;
 }
 
 function usageOf(s: EvalState, id: string) {
@@ -133,8 +305,8 @@ function usageOf(s: EvalState, id: string) {
 
 /** Units the guest may still get discounted under unitsPerGuest; null: no cap. */
 function unitsLeft(p: CompiledPromotion, s: EvalState): number | null {
+  if (!p.unitsLimited) return null;
   const { day, month } = p.limits.unitsPerGuest;
-  if (day === null && month === null) return null;
   const u = usageOf(s, p.id);
   let left = Infinity;
   if (day !== null) left = Math.min(left, day - (u?.unitsDay ?? 0));
@@ -148,74 +320,97 @@ function budgetLeft(p: CompiledPromotion, s: EvalState): number {
   return left !== undefined && Object.prototype.hasOwnProperty.call(left, p.id) ? left[p.id]! : b.amount;
 }
 
-/** Why each promotion did not apply, by rank; none: it applied. */
+/** Why each promotion did not apply, by rank; none: it applied. Reused by every evaluation. */
 class Verdicts {
-  readonly #reasons: Array<[Reason, string] | undefined>;
-  constructor(count: number) {
-    this.#reasons = new Array(count);
-  }
-  get(p: CompiledPromotion): [Reason, string] | undefined {
-    return this.#reasons[p.rank];
+  readonly #reasons: Array<Reason | undefined> = [];
+  readonly #details: string[] = [];
+
+  reset(count: number): this {
+    for (let i = 0; i < count; i++) this.#reasons[i] = undefined;
+    return this;
   }
   has(p: CompiledPromotion): boolean {
     return this.#reasons[p.rank] !== undefined;
   }
-  set(p: CompiledPromotion, v: [Reason, string]): void {
-    this.#reasons[p.rank] = v;
+  reason(p: CompiledPromotion): Reason | undefined {
+    return this.#reasons[p.rank];
+  }
+  /** The detail of a promotion that has a verdict. */
+  detail(p: CompiledPromotion): string {
+    return this.#details[p.rank]!;
+  }
+  set(p: CompiledPromotion, reason: Reason, detail: string): void {
+    this.#reasons[p.rank] = reason;
+    this.#details[p.rank] = detail;
+  }
+  /** set, answering false: a promotion that failed to qualify. */
+  reject(p: CompiledPromotion, reason: Reason, detail: string): false {
+    this.set(p, reason, detail);
+    return false;
   }
 }
 
+const verdicts = new Verdicts();
+
 // --- 1. Qualification ------------------------------------------------------------
 
-function qualify(p: CompiledPromotion, s: EvalState, rules: CompiledRules, settings: CompiledSettings): [Reason, string] | null {
-  if (p.status !== 'active') return ['status', p.status];
+/** Whether p qualifies; when not, its verdict says why. */
+function qualify(p: CompiledPromotion, s: EvalState, settings: CompiledSettings, v: Verdicts): boolean {
+  if (p.status !== 'active') return v.reject(p, 'status', p.status);
   const t = s.ctx.time;
-  if (t < p.validFrom) return ['period', 'not_started'];
-  if (t >= p.validTo) return ['period', 'ended'];
-  if (p.periods.length > 0) {
-    let open = false;
-    for (let i = 0; i < p.periods.length && !open; i++) open = periodHolds(rules.periods, p.periods[i]!, s);
-    if (!open) return ['period', 'outside_periods'];
-  }
-  if (p.partner !== null && s.ctx.check.partner !== p.partner) return ['condition', 'other_partner'];
-  for (const clause of p.clauses) {
+  if (t < p.validFrom) return v.reject(p, 'period', 'not_started');
+  if (t >= p.validTo) return v.reject(p, 'period', 'ended');
+  if (p.periods.length > 0 && !anyPeriodHolds(p.periods, s)) return v.reject(p, 'period', 'outside_periods');
+  if (p.partner !== null && s.ctx.check.partner !== p.partner) return v.reject(p, 'condition', 'other_partner');
+  const clauses = p.clauses;
+  for (let i = 0; i < clauses.length; i++) {
+    const clause = clauses[i]!;
     s.celError = null;
-    if (!clause.test(s)) return ['condition', s.celError === null ? clause.label : `${clause.label}:cel_error:${s.celError}`];
+    if (!clause.test(s)) return v.reject(p, 'condition', s.celError === null ? clause.label : `${clause.label}:cel_error:${s.celError}`);
   }
-  const uses = p.limits.usesPerGuest;
-  if (uses.day !== null || uses.week !== null || uses.month !== null || uses.total !== null) {
+  if (p.usesLimited) {
+    const uses = p.limits.usesPerGuest;
     const u = usageOf(s, p.id);
-    if (uses.day !== null && (u?.day ?? 0) >= uses.day) return ['limit', 'uses_per_guest_day'];
-    if (uses.week !== null && (u?.week ?? 0) >= uses.week) return ['limit', 'uses_per_guest_week'];
-    if (uses.month !== null && (u?.month ?? 0) >= uses.month) return ['limit', 'uses_per_guest_month'];
-    if (uses.total !== null && (u?.total ?? 0) >= uses.total) return ['limit', 'uses_per_guest_total'];
+    if (uses.day !== null && (u?.day ?? 0) >= uses.day) return v.reject(p, 'limit', 'uses_per_guest_day');
+    if (uses.week !== null && (u?.week ?? 0) >= uses.week) return v.reject(p, 'limit', 'uses_per_guest_week');
+    if (uses.month !== null && (u?.month ?? 0) >= uses.month) return v.reject(p, 'limit', 'uses_per_guest_month');
+    if (uses.total !== null && (u?.total ?? 0) >= uses.total) return v.reject(p, 'limit', 'uses_per_guest_total');
   }
   if (p.hasDiscount) {
-    if (unitsLeft(p, s) === 0 && p.accruals.length === 0) return ['limit', 'units_per_guest'];
+    if (unitsLeft(p, s) === 0 && p.accruals.length === 0) return v.reject(p, 'limit', 'units_per_guest');
     const d = settings.discountsPerGuest;
     const g = s.ctx.guest.discountChecks;
-    if (d.day !== null && (g?.day ?? 0) >= d.day) return ['limit', 'discounts_per_guest_day'];
-    if (d.month !== null && (g?.month ?? 0) >= d.month) return ['limit', 'discounts_per_guest_month'];
+    if (d.day !== null && (g?.day ?? 0) >= d.day) return v.reject(p, 'limit', 'discounts_per_guest_day');
+    if (d.month !== null && (g?.month ?? 0) >= d.month) return v.reject(p, 'limit', 'discounts_per_guest_month');
   }
-  if (p.limits.budget !== null && budgetLeft(p, s) <= 0) return ['budget', 'budget'];
-  return null;
+  if (p.limits.budget !== null && budgetLeft(p, s) <= 0) return v.reject(p, 'budget', 'budget');
+  return true;
+}
+
+function anyPeriodHolds(periods: readonly number[], s: EvalState): boolean {
+  for (let i = 0; i < periods.length; i++) if (s.periods.holds(periods[i]!, s)) return true;
+  return false;
 }
 
 // --- 3. Effects -------------------------------------------------------------------
 
 /** Applies a promotion's discounts to `left` (what remains of each line), recording them in `o`. */
-function applyDiscounts(o: Outcome, s: EvalState, left: number[]): void {
+function applyDiscounts(o: Outcome, s: EvalState, left: PerLine): void {
   const lines = s.lines;
-  const n = lines.length;
+  const { sel, selUnits: units, selBase: base, selShares: shares } = scratch;
+  // The outcome's arrays in locals: V8 then keeps them out of the loops.
+  const { disc, touched } = o;
+  const discounts = o.p.discounts;
   let cap = unitsLeft(o.p, s);
-  for (const d of o.p.discounts) {
-    const idx: number[] = [];
-    const units: number[] = [];
-    const base: number[] = [];
-    for (let i = 0; i < n; i++) {
+  for (let e = 0; e < discounts.length; e++) {
+    const d = discounts[e]!;
+    const matched = s.matched(d.lines);
+    let count = 0;
+    let b = 0;
+    for (let k = 0; k < matched.length; k++) {
+      const i = matched[k]!;
       const line = lines[i]!;
-      if (!d.match(line)) continue;
-      o.touched[i] = 1;
+      touched[i] = 1;
       if (left[i]! === 0) {
         because(o, i, 'nothing_left');
         continue;
@@ -229,70 +424,91 @@ function applyDiscounts(o: Outcome, s: EvalState, left: number[]): void {
           continue;
         }
       }
-      idx.push(i);
-      units.push(u);
-      base.push(u === line.quantity ? left[i]! : Math.floor((left[i]! * u) / line.quantity));
+      const x = u === line.quantity ? left[i]! : Math.floor((left[i]! * u) / line.quantity);
+      sel[count] = i;
+      units[count] = u;
+      base[count] = x;
+      b += x;
+      count++;
     }
-    if (idx.length === 0) continue;
-    let shares: number[];
+    if (count === 0) continue;
     let given = units;
     switch (d.kind) {
-      case 'percent': {
-        let b = 0;
-        for (const x of base) b += x;
-        shares = distribute(percentOf(b, d.value), base);
+      case 'percent':
+        distributeInto(percentOf(b, d.value), base, count, shares);
         break;
-      }
-      case 'amount': {
-        let b = 0;
-        for (const x of base) b += x;
-        shares = distribute(Math.min(d.value, b), base);
+      case 'amount':
+        distributeInto(Math.min(d.value, b), base, count, shares);
         break;
-      }
       case 'per_unit':
-        shares = base.map((b, k) => Math.min(b, d.value * units[k]!));
+        for (let k = 0; k < count; k++) shares[k] = Math.min(base[k]!, d.value * units[k]!);
         break;
       case 'nth_free':
-        [shares, given] = nthFree(d.value, d.maxFree, idx, units, base, s);
+        nthFree(d.value, d.maxFree, count, s);
+        given = scratch.selFree;
         break;
     }
-    for (let k = 0; k < idx.length; k++) {
-      const i = idx[k]!;
+    const discUnits = o.units;
+    let total = o.discTotal;
+    for (let k = 0; k < count; k++) {
+      const i = sel[k]!;
       const x = shares[k]!;
       if (x === 0) continue;
-      o.disc[i] += x;
-      o.discTotal += x;
+      disc[i] += x;
+      total += x;
       left[i] -= x;
-      o.units[i] += given[k]!;
+      discUnits[i] += given[k]!;
     }
+    o.discTotal = total;
   }
   if (o.discTotal === 0 && cap === 0) o.zero ??= 'units_per_guest';
 }
 
-/** Every N-th unit free: floor(units / N) units, the cheapest first (ties by line index). */
-function nthFree(every: number, maxFree: number | null, idx: number[], units: number[], base: number[], s: EvalState): [number[], number[]] {
+function sumOf(values: PerLine, count: number): number {
   let total = 0;
-  for (const u of units) total += u;
+  for (let k = 0; k < count; k++) total += values[k]!;
+  return total;
+}
+
+/**
+ * Every N-th unit free over the selected lines (scratch sel, selUnits, selBase):
+ * floor(units / N) units, the cheapest first (ties by line order), into selShares
+ * and selFree.
+ */
+function nthFree(every: number, maxFree: number | null, count: number, s: EvalState): void {
+  const { sel, selUnits: units, selBase: base, selShares: shares, selFree: given, order, orderPrice } = scratch;
+  let total = 0;
+  for (let k = 0; k < count; k++) total += units[k]!;
   let free = Math.floor(total / every);
   if (maxFree !== null) free = Math.min(free, maxFree);
-  const order = idx.map((_, k) => k).sort((a, b) => s.lines[idx[a]!]!.unitPrice - s.lines[idx[b]!]!.unitPrice || a - b);
-  const shares = new Array<number>(idx.length).fill(0);
-  const given = new Array<number>(idx.length).fill(0);
-  for (const k of order) {
+  order.length = count;
+  for (let k = 0; k < count; k++) {
+    order[k] = k;
+    orderPrice[k] = s.lines[sel[k]!]!.unitPrice;
+    shares[k] = 0;
+    given[k] = 0;
+  }
+  order.sort(cheaperFirst);
+  for (let j = 0; j < count; j++) {
     if (free === 0) break;
+    const k = order[j]!;
     const f = Math.min(free, units[k]!);
     free -= f;
     given[k] = f;
-    shares[k] = Math.min(base[k]!, f * s.lines[idx[k]!]!.unitPrice);
+    shares[k] = Math.min(base[k]!, f * orderPrice[k]!);
   }
-  return [shares, given];
+}
+
+function cheaperFirst(a: number, b: number): number {
+  return scratch.orderPrice[a]! - scratch.orderPrice[b]! || a - b;
 }
 
 /** Clips a promotion's discount to `cap`, spreading the cut over its lines. */
-function clip(o: Outcome, cap: number, left: number[] | null, detail: string): void {
+function clip(o: Outcome, n: number, cap: number, left: PerLine | null, detail: string): void {
   if (o.discTotal <= cap) return;
-  const kept = distribute(cap, o.disc);
-  for (let i = 0; i < kept.length; i++) {
+  const kept = scratch.kept;
+  distributeInto(cap, o.disc, n, kept);
+  for (let i = 0; i < n; i++) {
     if (left !== null) left[i] += o.disc[i]! - kept[i]!;
     if (kept[i] === 0 && o.disc[i]! > 0) {
       because(o, i, detail);
@@ -320,9 +536,9 @@ function accrualValue(a: CompiledAccrual, amount: number): number {
 
 /**
  * Accruals of a promotion on `net` less `share` (paid with points) of each line;
- * `only` restricts them to the lines a contestant won.
+ * a contestant's accrue only on the lines it won (o.won).
  */
-function applyAccruals(o: Outcome, s: EvalState, settings: CompiledSettings, net: number[], share: number[], only: number[] | null): void {
+function applyAccruals(o: Outcome, s: EvalState, settings: CompiledSettings, net: PerLine, share: PerLine): void {
   const p = o.p;
   if (p.accruals.length === 0) return;
   if (settings.blockAccrual && s.anyPos) {
@@ -330,47 +546,51 @@ function applyAccruals(o: Outcome, s: EvalState, settings: CompiledSettings, net
     return;
   }
   const lines = s.lines;
-  const n = lines.length;
+  const only = o.won;
+  const { acc: sel, accWeight: weight } = scratch;
   const u = usageOf(s, p.id);
   const m = p.limits.accrualMax;
   let cap = Infinity;
   if (m.check !== null) cap = m.check;
   if (m.day !== null) cap = Math.min(cap, Math.max(0, m.day - (u?.accruedDay ?? 0)));
   if (m.month !== null) cap = Math.min(cap, Math.max(0, m.month - (u?.accruedMonth ?? 0)));
-  for (const a of p.accruals) {
-    const idx: number[] = [];
-    const weight: number[] = [];
-    for (let i = 0; i < n; i++) {
+  for (let e = 0; e < p.accruals.length; e++) {
+    const a = p.accruals[e]!;
+    const matched = s.matched(a.lines);
+    let count = 0;
+    for (let k = 0; k < matched.length; k++) {
+      const i = matched[k]!;
       const line = lines[i]!;
-      if (!a.match(line)) continue;
       o.touched[i] = 1;
       if (settings.excludePosLines && line.pos) {
         because(o, i, 'pos_promotion_on_line');
         continue;
       }
       if (only !== null && only[i] === 0) continue;
-      idx.push(i);
-      weight.push(a.kind === 'per_unit' ? line.quantity : Math.max(0, net[i]! - (a.excludePaidWithPoints ? share[i]! : 0)));
+      sel[count] = i;
+      weight[count] = a.kind === 'per_unit' ? line.quantity : Math.max(0, net[i]! - (a.excludePaidWithPoints ? share[i]! : 0));
+      count++;
     }
-    if (idx.length === 0) continue;
+    if (count === 0) continue;
     let amount: number;
-    let per: number[];
+    let per = scratch.accPer;
     if (a.kind === 'percent') {
-      let base = 0;
-      for (const w of weight) base += w;
-      const money = percentOf(base, a.value);
+      const money = percentOf(sumOf(weight, count), a.value);
       amount = a.unit === 'points' ? Math.floor((money * 100) / a.pointValueMinor) : money;
-      per = apportion(amount, weight);
+      apportionInto(amount, weight, count, per);
     } else if (a.kind === 'per_unit') {
-      per = weight.map((q) => q * a.value);
       amount = 0;
-      for (const x of per) amount += x;
+      for (let k = 0; k < count; k++) {
+        per[k] = weight[k]! * a.value;
+        amount += per[k]!;
+      }
     } else {
       amount = a.value;
-      per = apportion(amount, weight);
+      apportionInto(amount, weight, count, per);
     }
     if (amount > cap) {
-      per = distribute(cap, per);
+      distributeInto(cap, per, count, scratch.accCapped);
+      per = scratch.accCapped;
       amount = cap;
       if (cap === 0) o.zero ??= 'accrual_max';
     }
@@ -379,8 +599,8 @@ function applyAccruals(o: Outcome, s: EvalState, settings: CompiledSettings, net
     o.accruals.push({ promotion: p.id, account: a.account, amount, delayDays: a.delayDays, expiryDays: a.expiryDays });
     o.accTotal += amount;
     if (a.unit === 'points') o.points += amount;
-    for (let k = 0; k < idx.length; k++) {
-      const i = idx[k]!;
+    for (let k = 0; k < count; k++) {
+      const i = sel[k]!;
       o.acc[i] += per[k]!;
       if (o.valued) o.value[i] += accrualValue(a, per[k]!);
     }
@@ -389,142 +609,173 @@ function applyAccruals(o: Outcome, s: EvalState, settings: CompiledSettings, net
 
 /** Did the promotion give anything? One with line effects must give on some line. */
 function gave(o: Outcome): boolean {
-  return hasLineEffects(o.p) ? o.discTotal > 0 || o.accTotal > 0 : true;
+  return o.p.lineEffects ? o.discTotal > 0 || o.accTotal > 0 : true;
 }
 
-function sharePaidWithPoints(s: EvalState, net: number[]): number[] {
+/** What the guest pays with points, spread over the lines' nets (scratch share); the shared zeros when nothing. */
+function sharePaidWithPoints(s: EvalState, net: PerLine, n: number): PerLine {
   const paid = s.ctx.check.paidWithPoints ?? 0;
-  if (paid <= 0) return new Array<number>(net.length).fill(0);
-  let total = 0;
-  for (const x of net) total += x;
-  return distribute(Math.min(paid, total), net);
+  if (paid <= 0) return scratch.zeros;
+  distributeInto(Math.min(paid, sumOf(net, n)), net, n, scratch.share);
+  return scratch.share;
 }
 
 interface Run {
+  /** By rank. */
   outcomes: Outcome[];
-  /** Final line nets. */
-  net: number[];
-  /** Promotions that left the contest whole, with the detail why. */
-  dropped: Map<CompiledPromotion, string>;
 }
 
-function runAll(s: EvalState, settings: CompiledSettings, candidates: CompiledPromotion[], z: Shared): Run {
-  const left = s.lines.map((l) => l.sum);
-  const outcomes = candidates.map((p) => outcome(p, left.length, z, false));
-  applyInOrder(outcomes, s, settings, left, 0);
-  const share = sharePaidWithPoints(s, left);
-  for (const o of outcomes) applyAccruals(o, s, settings, left, share, null);
-  return { outcomes, net: left, dropped: new Map() };
+function lineSums(s: EvalState, into: PerLine): PerLine {
+  for (let i = 0; i < s.lines.length; i++) into[i] = s.lines[i]!.sum;
+  return into;
 }
 
-/** Discounts of `outcomes` in rank order on `left`, each capped; returns the discount given. */
-function applyInOrder(outcomes: Outcome[], s: EvalState, settings: CompiledSettings, left: number[], given: number): number {
+function runAll(s: EvalState, settings: CompiledSettings, candidates: readonly CompiledPromotion[], outcomes: OutcomePool): Run {
+  const n = s.lines.length;
+  const left = lineSums(s, scratch.left);
+  outcomes.reset();
+  const all = new Array<Outcome>(candidates.length);
+  for (let k = 0; k < candidates.length; k++) all[k] = outcomes.take(candidates[k]!, n, false);
+  applyInOrder(all, s, settings, left, 0);
+  const share = sharePaidWithPoints(s, left, n);
+  for (let k = 0; k < all.length; k++) applyAccruals(all[k]!, s, settings, left, share);
+  return { outcomes: all };
+}
+
+/** Discounts of `list` in rank order on `left`, each capped; returns the discount given. */
+function applyInOrder(list: readonly Outcome[], s: EvalState, settings: CompiledSettings, left: PerLine, given: number): number {
+  const n = s.lines.length;
   const room = settings.maxDiscountBp === null ? Infinity : percentOf(s.total, settings.maxDiscountBp);
-  for (const o of outcomes) {
+  for (let k = 0; k < list.length; k++) {
+    const o = list[k]!;
     if (o.p.discounts.length === 0) continue;
     applyDiscounts(o, s, left);
-    clip(o, promotionCap(o, s), left, 'max_discount');
-    clip(o, Math.max(0, room - given), left, 'check_max_discount');
+    if (o.p.discountCapped) clip(o, n, promotionCap(o, s), left, 'max_discount');
+    if (room !== Infinity) clip(o, n, Math.max(0, room - given), left, 'check_max_discount');
     given += o.discTotal;
   }
   return given;
 }
 
-function runBest(s: EvalState, settings: CompiledSettings, candidates: CompiledPromotion[], z: Shared): Run {
+function runBest(s: EvalState, settings: CompiledSettings, candidates: readonly CompiledPromotion[], outcomes: OutcomePool): Run {
   const n = s.lines.length;
-  const sums = s.lines.map((l) => l.sum);
-  const noShare = new Array<number>(n).fill(0);
-  const dropped = new Map<CompiledPromotion, string>();
+  const sums = lineSums(s, scratch.sums);
+  const left = scratch.left;
+  outcomes.reset();
   let contestants: Outcome[] = [];
   const others: Outcome[] = [];
-  for (const p of candidates) {
-    if (p.exempt || !hasLineEffects(p)) others.push(outcome(p, n, z, false));
-    else contestants.push(outcome(p, n, z, true));
+  for (let k = 0; k < candidates.length; k++) {
+    const p = candidates[k]!;
+    if (p.exempt || !p.lineEffects) others.push(outcomes.take(p, n, false));
+    else contestants.push(outcomes.take(p, n, true));
   }
   // Each contestant alone, on the whole lines.
-  for (const o of contestants) {
-    const left = sums.slice();
+  for (let k = 0; k < contestants.length; k++) {
+    const o = contestants[k]!;
+    for (let i = 0; i < n; i++) left[i] = sums[i]!;
     if (o.p.discounts.length > 0) {
       applyDiscounts(o, s, left);
-      clip(o, promotionCap(o, s), left, 'max_discount');
+      if (o.p.discountCapped) clip(o, n, promotionCap(o, s), left, 'max_discount');
       for (let i = 0; i < n; i++) o.value[i] += o.disc[i]! * 100;
     }
-    applyAccruals(o, s, settings, left, noShare, null);
+    applyAccruals(o, s, settings, left, scratch.zeros);
   }
   const blocked: Outcome[] = [];
   // The program's own accrual (template base_accrual) is no check-level promotion: it stays.
-  const blockable = (p: CompiledPromotion) => p.scope === 'check' && p.config.template !== 'base_accrual';
-  if (settings.itemBlocksCheck && contestants.some((o) => o.p.scope === 'item' && o.value.some((v) => v > 0))) {
+  if (settings.itemBlocksCheck && someItemOffers(contestants, n)) {
     for (const alone of contestants) {
-      if (!blockable(alone.p)) continue;
-      dropped.set(alone.p, 'item_blocks_check');
-      const o = outcome(alone.p, n, z, false);
-      o.touched = alone.touched;
-      o.why = new Array<string | null>(n).fill('item_blocks_check');
+      if (!alone.p.blockable) continue;
+      const o = outcomes.take(alone.p, n, false, alone.touched);
+      o.dropped = 'item_blocks_check';
+      o.why = o.own.why.fill('item_blocks_check', 0, n);
       o.ownWhy = true;
       blocked.push(o);
     }
-    contestants = contestants.filter((o) => !blockable(o.p));
+    contestants = contestants.filter((o) => !o.p.blockable);
   }
-  const winner = new Array<Outcome | null>(n).fill(null);
+  const winner = outcomes.winner;
   for (let i = 0; i < n; i++) {
-    for (const o of contestants) {
-      if (o.value[i]! > 0 && (winner[i] === null || o.value[i]! > winner[i]!.value[i]!)) winner[i] = o;
+    let w: Outcome | null = null;
+    for (let k = 0; k < contestants.length; k++) {
+      const o = contestants[k]!;
+      if (o.value[i]! > 0 && (w === null || o.value[i]! > w.value[i]!)) w = o;
     }
+    winner[i] = w;
   }
   // Winners keep their lines' discounts; everyone else's are given back.
   const final: Outcome[] = [];
-  const won: number[][] = [];
   for (const alone of contestants) {
-    const o = outcome(alone.p, n, z, false);
-    o.touched = alone.touched;
+    const any = winsSomeLine(alone, winner, n);
+    const o = outcomes.take(alone.p, n, false, alone.touched, any);
     o.why = alone.why;
     o.ownWhy = alone.ownWhy;
-    const mine = new Array<number>(n).fill(0);
-    let any = false;
+    const mine = (o.won = any ? zeroed(o.own.won, n) : scratch.zeros);
     for (let i = 0; i < n; i++) {
-      if (winner[i] === alone) {
+      const w = winner[i]!;
+      if (w === alone) {
         mine[i] = 1;
-        any = true;
         if (alone.disc[i]! > 0) {
           o.disc[i] = alone.disc[i]!;
           o.discTotal += alone.disc[i]!;
           o.units[i] = alone.units[i]!;
         }
-      } else if (alone.touched[i] === 1 && winner[i] !== null) {
-        because(o, i, `best:${winner[i]!.p.id}`, true);
+      } else if (alone.touched[i] === 1 && w !== null) {
+        because(o, i, w.p.bestDetail, true);
       }
     }
     if (!any) o.zero = 'lost_every_line';
-    won.push(mine);
     final.push(o);
   }
-  const left = sums.slice();
+  lineSums(s, left);
   const room = settings.maxDiscountBp === null ? Infinity : percentOf(s.total, settings.maxDiscountBp);
   let given = 0;
   for (const o of final) {
-    clip(o, Math.max(0, room - given), null, 'check_max_discount');
+    clip(o, n, Math.max(0, room - given), null, 'check_max_discount');
     for (let i = 0; i < n; i++) left[i] -= o.disc[i]!;
     given += o.discTotal;
   }
   applyInOrder(others, s, settings, left, given);
-  const share = sharePaidWithPoints(s, left);
-  for (let k = 0; k < final.length; k++) applyAccruals(final[k]!, s, settings, left, share, won[k]!);
-  for (const o of others) applyAccruals(o, s, settings, left, share, null);
-  const outcomes = [...final, ...others, ...blocked].sort((a, b) => a.p.rank - b.p.rank);
-  return { outcomes, net: left, dropped };
+  const share = sharePaidWithPoints(s, left, n);
+  for (const o of final) applyAccruals(o, s, settings, left, share);
+  for (const o of others) applyAccruals(o, s, settings, left, share);
+  return { outcomes: mergeByRank(mergeByRank(final, others), blocked) };
+}
+
+/** Two lists in rank order as one. */
+function mergeByRank(a: readonly Outcome[], b: readonly Outcome[]): Outcome[] {
+  if (b.length === 0) return a as Outcome[];
+  const out = new Array<Outcome>(a.length + b.length);
+  let i = 0;
+  let j = 0;
+  for (let k = 0; k < out.length; k++) out[k] = j === b.length || (i < a.length && a[i]!.p.rank < b[j]!.p.rank) ? a[i++]! : b[j++]!;
+  return out;
+}
+
+function winsSomeLine(o: Outcome, winner: ReadonlyArray<Outcome | null>, n: number): boolean {
+  for (let i = 0; i < n; i++) if (winner[i] === o) return true;
+  return false;
+}
+
+/** Does an item promotion offer anything on some line? */
+function someItemOffers(contestants: readonly Outcome[], n: number): boolean {
+  for (const o of contestants) {
+    if (o.p.scope !== 'item') continue;
+    for (let i = 0; i < n; i++) if (o.value[i]! > 0) return true;
+  }
+  return false;
 }
 
 // --- 4. Payment with points, the program's own accrual, the answer -----------------
 
-function pointsPayment(settings: CompiledSettings, s: EvalState, net: number[], payable: boolean[]): PointsPaymentLimit | null {
+function pointsPayment(settings: CompiledSettings, lines: readonly LineResult[]): PointsPaymentLimit | null {
   const pp = settings.pointsPayment;
   if (pp === null) return null;
   let total = 0;
   let payableSum = 0;
-  for (let i = 0; i < net.length; i++) {
-    total += net[i]!;
-    if (payable[i]) payableSum += net[i]!;
+  for (let i = 0; i < lines.length; i++) {
+    const r = lines[i]!;
+    total += r.net;
+    if (r.pointsPayable) payableSum += r.net;
   }
   let moneyMax = Math.min(payableSum, percentOf(total, pp.maxBp), Math.max(0, total - pp.minFiscalPayment));
   if (pp.maxAmount !== null) moneyMax = Math.min(moneyMax, pp.maxAmount);
@@ -533,21 +784,21 @@ function pointsPayment(settings: CompiledSettings, s: EvalState, net: number[], 
 }
 
 export function evaluate(rules: CompiledRules, ctx: RulesContext): Evaluation {
-  const s = new EvalState(ctx, ctx.check.timeZone ?? rules.timeZone, rules.itemTags, rules.periods.length);
+  const s = new EvalState(ctx, ctx.check.timeZone ?? rules.timeZone, rules.itemTags, rules.lineMatches, rules.periodAnswers);
   const partner = ctx.check.partner;
   const settings = (partner !== undefined ? rules.partnerSettings.get(partner) : undefined) ?? rules.settings;
   const n = s.lines.length;
-  const z = shared(n);
-  const verdict = new Verdicts(rules.promotions.length);
+  scratch.ensure(n);
+  const verdict = verdicts.reset(rules.promotions.length);
+  const outcomes = poolOf(rules);
 
   let pool: CompiledPromotion[] = [];
-  for (const p of rules.promotions) {
-    const v = qualify(p, s, rules, settings);
-    if (v === null) pool.push(p);
-    else verdict.set(p, v);
+  for (let k = 0; k < rules.promotions.length; k++) {
+    const p = rules.promotions[k]!;
+    if (qualify(p, s, settings, verdict)) pool.push(p);
   }
   if (settings.blockPromotions && s.anyPos) {
-    for (const p of pool) verdict.set(p, ['stacking', 'pos_promotion_in_check']);
+    for (const p of pool) verdict.set(p, 'stacking', 'pos_promotion_in_check');
     pool = [];
   }
   // Runs until nothing more leaves the pool: a promotion its budget cannot cover, or
@@ -557,123 +808,114 @@ export function evaluate(rules: CompiledRules, ctx: RulesContext): Evaluation {
   for (;;) {
     const exclusive = pool.find((p) => p.exclusive && !p.exempt);
     const candidates = exclusive === undefined ? pool : pool.filter((p) => p === exclusive || p.exempt);
-    run = settings.stacking === 'all' ? runAll(s, settings, candidates, z) : runBest(s, settings, candidates, z);
-    const over = run.outcomes.filter((o) => o.p.limits.budget !== null && gave(o) && (o.p.limits.budget.unit === 'money' ? o.discTotal : o.points + o.p.topUpPoints) > budgetLeft(o.p, s));
-    for (const o of over) verdict.set(o.p, ['budget', 'budget']);
+    run = settings.stacking === 'all' ? runAll(s, settings, candidates, outcomes) : runBest(s, settings, candidates, outcomes);
+    let over = false;
+    for (const o of run.outcomes) {
+      const budget = o.p.limits.budget;
+      if (budget === null || !gave(o) || !((budget.unit === 'money' ? o.discTotal : o.points + o.p.topUpPoints) > budgetLeft(o.p, s))) continue;
+      verdict.set(o.p, 'budget', 'budget');
+      over = true;
+    }
     const ex = exclusive === undefined ? undefined : run.outcomes.find((o) => o.p === exclusive);
-    if (ex !== undefined && over.length === 0 && (run.dropped.has(ex.p) || !gave(ex))) {
-      const detail = run.dropped.get(ex.p) ?? ex.zero ?? (ex.touched.includes(1) ? 'nothing_left' : 'no_matching_lines');
-      verdict.set(ex.p, [reasonOf(detail), detail]);
+    if (ex !== undefined && !over && (ex.dropped !== null || !gave(ex))) {
+      const detail = ex.dropped ?? ex.zero ?? (anyTouched(ex, n) ? 'nothing_left' : 'no_matching_lines');
+      verdict.set(ex.p, reasonOf(detail), detail);
     }
     if (pool.some((p) => verdict.has(p))) {
       pool = pool.filter((p) => !verdict.has(p));
       continue;
     }
-    if (exclusive !== undefined) for (const p of pool) if (!candidates.includes(p)) verdict.set(p, ['stacking', `exclusive:${exclusive.id}`]);
+    if (exclusive !== undefined) for (const p of pool) if (!candidates.includes(p)) verdict.set(p, 'stacking', exclusive.exclusiveDetail);
     break;
   }
-  for (const [p, detail] of run.dropped) verdict.set(p, [reasonOf(detail), detail]);
 
-  const applied = run.outcomes.filter((o) => !run.dropped.has(o.p) && gave(o));
   for (const o of run.outcomes) {
-    if (run.dropped.has(o.p) || gave(o)) continue;
-    const detail = o.zero ?? (o.touched.includes(1) ? 'nothing_left' : 'no_matching_lines');
-    verdict.set(o.p, [reasonOf(detail), detail]);
+    if (o.dropped !== null) {
+      verdict.set(o.p, reasonOf(o.dropped), o.dropped);
+    } else if (gave(o)) {
+      o.applied = true;
+    } else {
+      const detail = o.zero ?? (anyTouched(o, n) ? 'nothing_left' : 'no_matching_lines');
+      verdict.set(o.p, reasonOf(detail), detail);
+    }
   }
-  const result = answer(rules, settings, s, run, applied, verdict, n);
-  assert(untouchedShared(z), 'evaluate: an outcome wrote into the shared zeros');
+  const result = answer(rules, settings, s, run, verdict, n);
+  if (!scratch.sharedIntact(n)) assert(false, 'evaluate: an outcome wrote into the shared zeros');
   return result;
 }
 
-function answer(
-  rules: CompiledRules,
-  settings: CompiledSettings,
-  s: EvalState,
-  run: Run,
-  applied: Outcome[],
-  verdict: Verdicts,
-  n: number,
-): Evaluation {
+function answer(rules: CompiledRules, settings: CompiledSettings, s: EvalState, run: Run, verdict: Verdicts, n: number): Evaluation {
   const lines: LineResult[] = new Array(n);
-  const inPromotion = new Array<boolean>(n).fill(false);
-  const discounted = new Array<boolean>(n).fill(false);
-  let discount = 0;
+  const inPromotion = zeroed(scratch.inPromotion, n);
+  const discounted = zeroed(scratch.discounted, n);
   for (let i = 0; i < n; i++) {
     const line = s.lines[i]!;
     lines[i] = { index: i, sum: line.sum, discount: 0, net: line.sum, applied: [], rejected: [], pointsPayable: true, baseAccrual: true };
   }
-  for (const o of applied) {
-    for (let i = 0; i < n; i++) {
-      const d = o.disc[i]!;
-      const a = o.acc[i]!;
-      const r = lines[i]!;
-      if (d > 0 || a > 0) {
-        r.applied.push({ promotion: o.p.id, discount: d, accrual: a });
-        r.discount += d;
-        if (o.p.marksLines) {
-          inPromotion[i] = true;
-          if (d > 0) discounted[i] = true;
-        }
-      }
-    }
-  }
-  for (const o of run.outcomes) {
-    for (let i = 0; i < n; i++) {
-      if (o.touched[i] === 0 || o.disc[i]! > 0 || o.acc[i]! > 0) continue;
-      const detail = o.why[i] ?? verdict.get(o.p)?.[1] ?? o.zero ?? 'nothing_left';
-      lines[i]!.rejected.push({ promotion: o.p.id, reason: reasonOf(detail), detail });
-    }
-  }
-  const pp = settings.pointsPayment;
-  const noAccrual = settings.blockAccrual && s.anyPos;
-  const noPoints = settings.blockPointsPayment && s.anyPos;
-  const net = new Array<number>(n);
-  for (let i = 0; i < n; i++) {
-    const r = lines[i]!;
-    const line = s.lines[i]!;
-    r.net = r.sum - r.discount;
-    net[i] = r.net;
-    discount += r.discount;
-    const posExcluded = settings.excludePosLines && line.pos;
-    r.baseAccrual = !noAccrual && !posExcluded && (settings.stacking === 'all' && settings.baseAccrualOnPromotionalLines ? true : !inPromotion[i]);
-    if (pp === null) continue;
-    let payable = !noPoints && !posExcluded && !pp.forbiddenItems.has(line.itemCode) && !pp.forbiddenCategories.has(line.category);
-    if (pp.promotionalLines === 'not_payable') payable &&= !inPromotion[i];
-    else if (pp.promotionalLines === 'payable_if_accrues') payable &&= !discounted[i];
-    r.pointsPayable = payable;
-  }
+  const promotions = explanations(rules, verdict);
   const accruals: Accrual[] = [];
   const counters: CounterIncrement[] = [];
   const usage: Usage[] = [];
   const actions: Evaluation['actions'] = [];
   const messages: Evaluation['messages'] = [];
-  for (const o of applied) {
-    for (const a of o.accruals) accruals.push(a);
-    for (const c of o.p.counters) {
-      let by = c.by;
-      if (c.perUnit) {
-        let units = 0;
-        for (const line of s.lines) if (c.match(line)) units += line.quantity;
-        by *= units;
-      }
-      if (by !== 0) counters.push({ promotion: o.p.id, counter: c.counter, by });
-    }
-    const pa = o.p.actions;
-    for (let k = 0; k < pa.length; k++) actions.push(pa[k]!);
-    const pm = o.p.messages;
-    for (let k = 0; k < pm.length; k++) messages.push(pm[k]!);
+  // One pass in rank order: what each promotion gave each line, or why a line it
+  // touched got nothing (one that did not apply gave no line anything); then what
+  // an applied one accrues, counts, does and shows.
+  for (const o of run.outcomes) {
+    const p = o.p;
     let units = 0;
-    for (let i = 0; i < n; i++) units += o.units[i]!;
-    usage.push({ promotion: o.p.id, discount: o.discTotal, points: o.points + o.p.topUpPoints, units });
+    if (o.touched !== scratch.untouched) {
+      const detail = !o.applied && verdict.has(p) ? verdict.detail(p) : null;
+      const { disc, acc, touched } = o;
+      for (let i = 0; i < n; i++) {
+        const d = disc[i]!;
+        const a = acc[i]!;
+        units += o.units[i]!;
+        if (d > 0 || a > 0) {
+          if (!o.applied) continue;
+          const r = lines[i]!;
+          r.applied.push({ promotion: p.id, discount: d, accrual: a });
+          r.discount += d;
+          if (p.marksLines) {
+            inPromotion[i] = 1;
+            if (d > 0) discounted[i] = 1;
+          }
+        } else if (touched[i] === 1) {
+          const why = o.why[i] ?? detail ?? o.zero ?? 'nothing_left';
+          lines[i]!.rejected.push({ promotion: p.id, reason: reasonOf(why), detail: why });
+        }
+      }
+    }
+    if (!o.applied) continue;
+    for (let k = 0; k < o.accruals.length; k++) accruals.push(o.accruals[k]!);
+    for (const c of p.counters) {
+      const by = c.perUnit ? c.by * matchedUnits(s, c.lines) : c.by;
+      if (by !== 0) counters.push({ promotion: p.id, counter: c.counter, by });
+    }
+    for (let k = 0; k < p.actions.length; k++) actions.push(p.actions[k]!);
+    for (let k = 0; k < p.messages.length; k++) messages.push(p.messages[k]!);
+    usage.push({ promotion: p.id, discount: o.discTotal, points: o.points + p.topUpPoints, units });
+    const e = promotions[p.rank]!; // promotions are in rank order
+    e.discount = o.discTotal;
+    e.accrual = o.accTotal;
   }
-  const byRank = new Array<Outcome | undefined>(rules.promotions.length);
-  for (const o of run.outcomes) byRank[o.p.rank] = o;
-  const promotions: PromotionExplanation[] = rules.promotions.map((p) => {
-    const v = verdict.get(p);
-    const o = byRank[p.rank];
-    if (v !== undefined) return { promotion: p.id, applied: false, reason: v[0], detail: v[1], discount: 0, accrual: 0 };
-    return { promotion: p.id, applied: true, discount: o?.discTotal ?? 0, accrual: o?.accTotal ?? 0 };
-  });
+  const pp = settings.pointsPayment;
+  const noAccrual = settings.blockAccrual && s.anyPos;
+  const noPoints = settings.blockPointsPayment && s.anyPos;
+  let discount = 0;
+  for (let i = 0; i < n; i++) {
+    const r = lines[i]!;
+    const line = s.lines[i]!;
+    r.net = r.sum - r.discount;
+    discount += r.discount;
+    const posExcluded = settings.excludePosLines && line.pos;
+    r.baseAccrual = !noAccrual && !posExcluded && (settings.stacking === 'all' && settings.baseAccrualOnPromotionalLines ? true : inPromotion[i] === 0);
+    if (pp === null) continue;
+    let payable = !noPoints && !posExcluded && !pp.forbiddenItems.has(line.itemCode) && !pp.forbiddenCategories.has(line.category);
+    if (pp.promotionalLines === 'not_payable') payable &&= inPromotion[i] === 0;
+    else if (pp.promotionalLines === 'payable_if_accrues') payable &&= discounted[i] === 0;
+    r.pointsPayable = payable;
+  }
   return {
     total: s.total,
     discount,
@@ -682,8 +924,29 @@ function answer(
     counters,
     actions,
     messages,
-    pointsPayment: pointsPayment(settings, s, net, lines.map((l) => l.pointsPayable)),
+    pointsPayment: pointsPayment(settings, lines),
     usage,
     promotions,
   };
+}
+
+/** Every promotion in rank order: why it did not apply, or (filled in by answer) what it gave. */
+function explanations(rules: CompiledRules, verdict: Verdicts): PromotionExplanation[] {
+  const promotions: PromotionExplanation[] = new Array(rules.promotions.length);
+  for (let k = 0; k < rules.promotions.length; k++) {
+    const p = rules.promotions[k]!;
+    const reason = verdict.reason(p);
+    promotions[k] =
+      reason !== undefined
+        ? { promotion: p.id, applied: false, reason, detail: verdict.detail(p), discount: 0, accrual: 0 }
+        : { promotion: p.id, applied: true, discount: 0, accrual: 0 };
+  }
+  return promotions;
+}
+
+function matchedUnits(s: EvalState, lines: number): number {
+  const matched = s.matched(lines);
+  let units = 0;
+  for (let k = 0; k < matched.length; k++) units += s.lines[matched[k]!]!.quantity;
+  return units;
 }

@@ -20,7 +20,7 @@ export { validateRules, type ConfigError, type ValidationResult } from './valida
 export { compileRules, type CompileOptions, type CompiledRules } from './compile.js';
 export { evaluate } from './evaluate.js';
 export { distribute, apportion, percentOf } from './distribute.js';
-export { compileCel, celActivation, celPlainBindings, type CelCompileResult, type CelData, type CelProgram, type CelSourceError } from './cel.js';
+export { compileCel, celActivation, celPlainBindings, CelInput, type CelCompileResult, type CelData, type CelProgram, type CelSourceError } from './cel.js';
 export { localTime, isTimeZone, type LocalTime } from './local-time.js';
 export * as RULES_LIMITS from './limits.js';
 export { sampleRules50, sampleContext8 } from './sample.js';

@@ -25,6 +25,8 @@ export interface LocalTime {
 
 interface ZoneCache {
   format: Intl.DateTimeFormat;
+  /** Numbers the zones in the order first asked, for numeric keys of `days`. */
+  id: number;
   // One entry: the checks of one till arrive minute after minute, and the offset
   // of a zone never changes inside a minute.
   minute: number;
@@ -46,7 +48,7 @@ function zone(timeZone: string): ZoneCache {
       hour: 'numeric',
       minute: 'numeric',
     });
-    z = { format, minute: NaN, parts: null };
+    z = { format, id: zones.size, minute: NaN, parts: null };
     zones.set(timeZone, z);
   }
   return z;
@@ -86,16 +88,20 @@ export function localTime(epochMs: number, timeZone: string): LocalTime {
 }
 
 // Local dates of other moments (registration dates), remembered per zone and
-// minute; cleared when full, so it stays bounded.
-const days = new Map<string, number>();
+// minute under a numeric key (minute × zones_keyed_max + zone id: exact, and no
+// string to build per check); cleared when full, so it stays bounded.
+const days = new Map<number, number>();
 const days_cached_max = 10_000;
+const zones_keyed_max = 4_096;
 
 /** The local day number of another moment (a registration date), without disturbing the remembered minute. */
 export function localDayNumber(epochMs: number, timeZone: string): number {
-  const key = `${timeZone} ${Math.floor(epochMs / 60_000)}`;
+  const z = zone(timeZone);
+  if (z.id >= zones_keyed_max) return computeParts(z.format, epochMs).dayNumber;
+  const key = Math.floor(epochMs / 60_000) * zones_keyed_max + z.id;
   let day = days.get(key);
   if (day === undefined) {
-    day = computeParts(zone(timeZone).format, epochMs).dayNumber;
+    day = computeParts(z.format, epochMs).dayNumber;
     if (days.size >= days_cached_max) days.clear();
     days.set(key, day);
   }

@@ -1,9 +1,11 @@
 // What one evaluation derives from its context once, for every compiled closure to
-// read: local time parts, lines with their catalog tags, the guest's birthday, age
-// and days since registration, and the CEL activation (built only when a CEL
-// condition asks). Nothing here outlives the evaluation.
+// read: local time parts, lines with their catalog tags, the lines each line match
+// selects, the guest's birthday, age and days since registration, and the CEL
+// variables (built only when a CEL condition asks). Nothing here outlives the
+// evaluation but the period answers, which belong to the compiled rules.
 
-import { LazyCelActivation, type CelActivation, type CelData } from './cel.js';
+import { CelInput, type CelData } from './cel.js';
+import type { LineMatches, PeriodAnswers } from './compile.js';
 import { dayNumberOf, localDayNumber, localTime, type LocalTime } from './local-time.js';
 import type { RulesContext } from './model.js';
 
@@ -67,21 +69,25 @@ export class EvalState {
   /** Σ quantities. */
   readonly quantity: number;
   readonly anyPos: boolean;
-  /** Per named period: 0 not yet asked, 1 holds, 2 does not. */
-  readonly periods: Uint8Array;
   /** Set by a CEL condition that stopped on an error, for the explanation. */
   celError: string | null = null;
   #birthday: Birthday | null | undefined = undefined;
   #registeredDays: number | undefined = undefined;
-  #cel: CelActivation | undefined = undefined;
+  #cel: CelInput | undefined = undefined;
+  readonly #matches: LineMatches;
+  /** Per line match: the indexes of the lines it selects, ascending, once asked. */
+  #matched: number[][] | undefined;
 
   constructor(
     readonly ctx: RulesContext,
     readonly timeZone: string,
     itemTags: ReadonlyMap<string, readonly string[]>,
-    periodCount: number,
+    matches: LineMatches,
+    readonly periods: PeriodAnswers,
   ) {
     this.local = localTime(ctx.time, timeZone);
+    periods.begin(this.local);
+    this.#matches = matches;
     const src = ctx.check.lines;
     const lines = new Array<PreparedLine>(src.length);
     let total = 0;
@@ -110,7 +116,12 @@ export class EvalState {
     this.total = total;
     this.quantity = quantity;
     this.anyPos = anyPos;
-    this.periods = new Uint8Array(periodCount);
+  }
+
+  /** The lines that line match `index` (CompiledRules.lineMatches) selects, ascending. */
+  matched(index: number): readonly number[] {
+    // Every match's lines at once, on the first ask: one pass over the check.
+    return (this.#matched ??= this.#matches.select(this.lines))[index]!;
   }
 
   birthday(): Birthday | null {
@@ -136,9 +147,9 @@ export class EvalState {
     return this.#registeredDays;
   }
 
-  /** The CEL activation, its variables built on first read. */
-  cel(): CelActivation {
-    if (this.#cel === undefined) this.#cel = new LazyCelActivation(() => this.celData());
+  /** The CEL variables, built on first read. */
+  cel(): CelInput {
+    if (this.#cel === undefined) this.#cel = new CelInput(() => this.celData());
     return this.#cel;
   }
 
