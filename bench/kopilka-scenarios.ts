@@ -18,7 +18,7 @@ import { benchCard } from './seed-guests.js';
 import { parseBuckets, percentileMs } from './server-decision-time.js';
 import type { BenchResult, LoadResult } from './stats.js';
 import { runWsLoad } from './ws-load.js';
-import { auditRow, commitHeld, ledger_spend_points } from './ledger-scenarios.js';
+import { auditRow, ledger_spend_points, placeHolds } from './ledger-scenarios.js';
 import { publishRules } from './publish-rules.js';
 import { sampleRules50 } from '../engine/rules/sample.js';
 
@@ -142,28 +142,43 @@ let evaluateWsOpsPerS: number | undefined;
 let commitWsOpsPerS: number | undefined;
 
 /** Accrual + spend + hold posting as one operation: evaluate with a hold, then commit it. */
+/** Commits the ledger row expects at most per second when commit.ws did not run first. */
+const ledger_rate_guess_per_s = 20_000;
+/** Holds placed per commit the row expects, so the measured load never runs out of them. */
+const ledger_holds_margin = 1.5;
+
+/**
+ * A commit that spends points from a hold (posting it), accrues on the money paid
+ * and writes its lots: the ledger's full path. The holds are placed first, outside
+ * the measured window; each measured commit posts one.
+ */
 function ledgerScenario(name: string): Scenario['run'] {
   return async (timing) => {
+    const k = await kopilkaUnderTest();
+    const url = `ws://127.0.0.1:${k.http}/v1/ws`;
+    const headers = { authorization: `Bearer ${bench_terminal_key}` };
+    const expected = (commitWsOpsPerS ?? ledger_rate_guess_per_s) * ((timing.warmupMs + timing.durationMs) / 1000);
+    const count = Math.ceil(expected * ledger_holds_margin);
+    const holds = await placeHolds(url, headers, count, (i) => ({ ...evaluateBody(card(i, k.guests)), pointsToSpend: ledger_spend_points, hold: true }));
     const result = await measured(name, 'ws', 'commit', timing, (k, t) =>
       runWsLoad({
         ...t,
-        url: `ws://127.0.0.1:${k.http}/v1/ws`,
-        headers: { authorization: `Bearer ${bench_terminal_key}` },
+        url,
+        headers,
         connections: ws_connections,
         inflight: ws_inflight_per_connection,
+        // Beyond the holds placed the commit is refused (counted as an error, never as a commit).
         makeFrame: (_conn, seq) =>
-          packr.pack({ id: seq, op: 'evaluate', body: { ...evaluateBody(card(seq, k.guests)), pointsToSpend: ledger_spend_points, hold: true } }),
-        // The evaluate's reply carries its request id, which names the card it was for.
-        nextFrame: (_conn, reply, seq) =>
-          commitHeld(reply, seq, (holdId) => ({
-            ...commitBody(keyPrefixOf(name), card(replySeq(reply), k.guests), seq),
-            pointsSpent: ledger_spend_points,
-            holdId,
-          })),
+          packr.pack({
+            id: seq,
+            op: 'commit',
+            body: { ...commitBody(keyPrefixOf(name), card(seq, k.guests), seq), pointsSpent: ledger_spend_points, holdId: holds[seq] ?? `${card(seq, k.guests)}.h0` },
+          }),
         replySeq,
         replyOk: isCommitted,
       }),
     );
+    result.holds_placed = count;
     if (commitWsOpsPerS !== undefined) result.pct_of_commit_ws = (100 * result.ops_per_s) / commitWsOpsPerS;
     return result;
   };

@@ -1,10 +1,11 @@
-// The ledger's rows: a durable commit that accrues, spends and posts a hold
-// (evaluate with `hold: true`, then commit with its holdId: one operation, two
-// requests), compared with the spine's plain commit of the same run; and the
-// audit (`npm run verify`) over a journal of many postings, with the bytes LMDB
-// spends per check and per guest.
+// The ledger's rows: a durable commit that accrues, spends and posts a hold,
+// compared with the spine's plain commit of the same run (the holds are placed
+// before the measured window, as a terminal places one when the guest asks to pay
+// with points); and the audit (`npm run verify`) over a journal of many postings,
+// with the bytes LMDB spends per check and per guest.
 
 import { Packr } from 'msgpackr';
+import WebSocket from 'ws';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,12 +21,51 @@ const packr = new Packr({ useRecords: false, mapsAsObjects: true });
 /** Points each ledger operation holds and spends (hundredths). */
 export const ledger_spend_points = 500;
 
-/** The second step of a ledger operation: the commit posting the hold the evaluate placed. */
-export function commitHeld(reply: Buffer, seq: number, commitBody: (holdId: string) => unknown): Buffer | undefined {
-  const r = packr.unpack(reply) as { result?: { holdId?: string; total?: number; accrue?: number } };
-  // A commit's reply (it has no holdId field) ends the operation.
-  if (r.result?.holdId === undefined || r.result.holdId === '') return undefined;
-  return packr.pack({ id: seq, op: 'commit', body: commitBody(r.result.holdId) });
+/** Connections and requests in flight on each while holds are placed. */
+const place_connections = 8;
+const place_inflight = 64;
+
+/**
+ * Places `count` holds (evaluate with `hold: true`, one after another per
+ * connection, `place_inflight` in flight) and returns their ids by index; the
+ * body of hold `i` comes from `evaluateBody(i)`.
+ */
+export async function placeHolds(url: string, headers: Record<string, string>, count: number, evaluateBody: (i: number) => unknown): Promise<string[]> {
+  const holds = new Array<string>(count);
+  let next = 0;
+  let done = 0;
+  const sockets = await Promise.all(
+    Array.from({ length: place_connections }, () => new Promise<WebSocket>((resolve, reject) => {
+      const ws = new WebSocket(url, { headers });
+      ws.once('open', () => resolve(ws));
+      ws.once('error', reject);
+    })),
+  );
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const send = (ws: WebSocket): void => {
+        if (next >= count) return;
+        const i = next++;
+        ws.send(packr.pack({ id: i + 1, op: 'evaluate', body: evaluateBody(i) }));
+      };
+      for (const ws of sockets) {
+        ws.on('message', (data: Buffer) => {
+          const r = packr.unpack(data) as { id: number; result?: { holdId?: string }; error?: { code: string } };
+          const holdId = r.result?.holdId;
+          if (holdId === undefined || holdId === '') return reject(new Error(`placing hold ${r.id - 1} failed: ${JSON.stringify(r.error ?? r.result)}`));
+          holds[r.id - 1] = holdId;
+          done++;
+          if (done === count) resolve();
+          else send(ws);
+        });
+        ws.once('error', reject);
+        for (let j = 0; j < place_inflight; j++) send(ws);
+      }
+    });
+  } finally {
+    for (const ws of sockets) ws.terminate();
+  }
+  return holds;
 }
 
 /** Guests and checks of the audit row; the full run reaches 1,000,000 postings. */
