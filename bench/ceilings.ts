@@ -23,6 +23,7 @@ import { LatencyRecorder, toBenchResult, type BenchResult, type LoadResult } fro
 import type { LoadTiming } from './measure-window.js';
 import type { Scenario } from './scenario.js';
 import { withTimeout } from './with-timeout.js';
+import { ceilingLmdbCommitPattern, lmdb_commit_pattern_row } from './lmdb-commit-ceiling.js';
 
 /** Row names of the ceilings; a kopilka Scenario names one of these as its `ceiling`. */
 export const CEILING = {
@@ -32,6 +33,7 @@ export const CEILING = {
   grpcBidiEcho: 'ceiling.grpc_bidi_echo',
   lmdbDurableWrites: 'ceiling.lmdb_durable_writes',
   lmdbDurableWritesRandomKeys: 'ceiling.lmdb_durable_writes_random_keys',
+  lmdbCommitPattern: lmdb_commit_pattern_row,
 } as const;
 
 const ws_connections = 50;
@@ -299,5 +301,6 @@ export function ceilingScenarios(servers: CeilingServers): Scenario[] {
     { name: CEILING.grpcBidiEcho, run: (timing) => ceilingGrpcBidiEcho(servers, timing) },
     { name: CEILING.lmdbDurableWrites, run: (timing) => ceilingLmdbDurableWrites(timing, 'append') },
     { name: CEILING.lmdbDurableWritesRandomKeys, run: (timing) => ceilingLmdbDurableWrites(timing, 'random') },
+    { name: CEILING.lmdbCommitPattern, run: (timing) => ceilingLmdbCommitPattern(timing) },
   ];
 }

@@ -305,12 +305,12 @@ function httpScenario(name: string): Scenario['run'] {
 
 export const kopilkaScenarios: Scenario[] = [
   { name: 'evaluate.ws', ceiling: CEILING.uwsWsEcho, run: wsScenario('evaluate.ws', 'evaluate') },
-  { name: 'commit.ws', ceiling: CEILING.uwsWsEcho, run: wsScenario('commit.ws', 'commit') },
-  { name: 'commit.ws.ledger', ceiling: CEILING.uwsWsEcho, run: ledgerScenario('commit.ws.ledger') },
+  { name: 'commit.ws', ceiling: CEILING.uwsWsEcho, storageBound: true, run: wsScenario('commit.ws', 'commit') },
+  { name: 'commit.ws.ledger', ceiling: CEILING.uwsWsEcho, storageBound: true, run: ledgerScenario('commit.ws.ledger') },
   { name: 'evaluate.http', ceiling: CEILING.uwsHttp, run: httpScenario('evaluate.http') },
   { name: 'evaluate.grpc_unary', ceiling: CEILING.grpcUnaryEcho, run: grpcUnaryScenario('evaluate.grpc_unary') },
   { name: 'evaluate.grpc_stream', ceiling: CEILING.grpcBidiEcho, run: grpcStreamScenario('evaluate.grpc_stream', 'evaluate') },
-  { name: 'commit.grpc_stream', ceiling: CEILING.grpcBidiEcho, run: grpcStreamScenario('commit.grpc_stream', 'commit') },
+  { name: 'commit.grpc_stream', ceiling: CEILING.grpcBidiEcho, storageBound: true, run: grpcStreamScenario('commit.grpc_stream', 'commit') },
   // The audit over a large journal; quick runs (short rows) audit a smaller one.
   { name: 'verify', run: (timing) => auditRow(timing.durationMs < 5_000) },
   // Latency at half the throughput evaluate.ws reached in this run (open loop).

@@ -13,6 +13,11 @@ export interface Scenario {
    * have no comparable ceiling.
    */
   ceiling?: string;
+  /**
+   * Durable writes: also shown as a share of the storage's own ceiling for a
+   * commit's write set (ceiling.lmdb_commit_pattern), which then runs too.
+   */
+  storageBound?: boolean;
   /** Runs the scenario: start what it needs, drive load for `timing`, stop, return the figures. */
   run: (timing: LoadTiming) => Promise<BenchResult>;
 }
