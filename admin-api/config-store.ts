@@ -189,8 +189,8 @@ async function buildSnapshot(
   assert.ok(organization !== null, 'a snapshot is published only once an organization exists');
   const program = await readProgram(q, organization.id);
   assert.ok(program !== null, 'the organization and its program are created together');
-  const outlets = await q.query<OutletConfig>(
-    'select id, name from outlets where organization_id = $1 order by id',
+  const outlets = await q.query<OutletRow>(
+    'select id, name, partner, tags from outlets where organization_id = $1 order by id',
     [organization.id],
   );
   // Revoked terminals are left out: the engine refuses any key it does not find.
@@ -206,11 +206,28 @@ async function buildSnapshot(
     publishedAt,
     author,
     organization,
-    outlets: outlets.rows.map((o) => ({ id: o.id, name: o.name })),
+    outlets: outlets.rows.map(outletOf),
     terminals: terminals.rows.map(
       (t): TerminalConfig => ({ id: t.id, outletId: t.outlet_id, keySha256: t.key_sha256 }),
     ),
     program,
     rules: await readRules(q, organization.id),
   };
+}
+
+export interface OutletRow {
+  id: string;
+  name: string;
+  partner: string | null;
+  tags: string[] | string | null;
+}
+
+/** An outlet row as the configuration carries it: partner and tags only when set. */
+export function outletOf(r: OutletRow): OutletConfig {
+  const out: OutletConfig = { id: r.id, name: r.name };
+  if (r.partner !== null) out.partner = r.partner;
+  // jsonb arrives parsed from pg, and as text from some PGlite paths.
+  const tags = typeof r.tags === 'string' ? (JSON.parse(r.tags) as string[]) : (r.tags ?? []);
+  if (tags.length > 0) out.tags = tags;
+  return out;
 }

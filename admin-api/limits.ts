@@ -54,3 +54,6 @@ export const guest_history_limit_default = 20;
 export const engine_request_timeout_ms = 10_000;
 /** The engine door's answer is read up to this: a balance of 100 transactions is ~20 KiB. */
 export const engine_answer_bytes_max = 1024 * 1024;
+
+/** Tags of one outlet (place conditions of promotions match them). */
+export const outlet_tags_max = 32;

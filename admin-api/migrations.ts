@@ -88,6 +88,15 @@ export const migrations: readonly Migration[] = [
       );
     `,
   },
+  {
+    // Where an outlet stands for promotions: its coalition partner and its tags.
+    id: '0004_outlet_place',
+    sql: `
+      alter table outlets
+        add column partner text,
+        add column tags jsonb not null default '[]';
+    `,
+  },
 ];
 
 /** Applies the migrations this database lacks; returns the ids applied now. */

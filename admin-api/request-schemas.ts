@@ -8,6 +8,7 @@ import {
   config_version_max,
   id_chars_max,
   name_chars_max,
+  outlet_tags_max,
   point_value_minor_max,
 } from './limits.js';
 
@@ -39,6 +40,7 @@ export type BodySchema = Readonly<Record<string, FieldSpec>>;
 export type BodyCheck = (body: unknown) => unknown;
 
 const id_pattern = new RegExp(`^[A-Za-z0-9_.-]{1,${id_chars_max}}$`);
+const id_doc = `1 to ${id_chars_max} characters of A-Z, a-z, 0-9, "_", "." and "-"`;
 
 const idField: FieldSpec = {
   kind: 'text',
@@ -86,7 +88,29 @@ export const programSchema: BodySchema = {
   },
 };
 
-export const outletSchema: BodySchema = { id: idField, name: nameField(true) };
+const OUTLET_FIELDS = new Set(['id', 'name', 'partner', 'tags']);
+
+/** An outlet: id and name, and where it stands for promotions (partner, tags). */
+export const outletSchema: BodyCheck = (body: unknown): OutletBody => {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new KopilkaError('bad_request', 'the body must be a JSON object');
+  const o = body as Record<string, unknown>;
+  for (const key of Object.keys(o)) if (!OUTLET_FIELDS.has(key)) throw new KopilkaError('invalid_field', `${key} is not a field of an outlet (${[...OUTLET_FIELDS].join(', ')})`, key);
+  const id = idText(o.id, 'id');
+  if (typeof o.name !== 'string' || o.name.length === 0 || o.name.length > name_chars_max) throw new KopilkaError('invalid_field', `name must be 1 to ${name_chars_max} characters`, 'name');
+  const out: OutletBody = { id, name: o.name };
+  if (o.partner !== undefined) out.partner = idText(o.partner, 'partner');
+  if (o.tags !== undefined) {
+    if (!Array.isArray(o.tags) || o.tags.length > outlet_tags_max) throw new KopilkaError('invalid_field', `tags must be a list of at most ${outlet_tags_max} tags`, 'tags');
+    out.tags = o.tags.map((t, i) => idText(t, `tags[${i}]`));
+    if (new Set(out.tags).size !== out.tags.length) throw new KopilkaError('invalid_field', 'tags must not repeat', 'tags');
+  }
+  return out;
+};
+
+function idText(value: unknown, field: string): string {
+  if (typeof value !== 'string' || !id_pattern.test(value)) throw new KopilkaError('invalid_field', `${field} must be ${id_doc}`, field);
+  return value;
+}
 
 export const terminalSchema: BodySchema = { id: idField, outletId: { ...idField } };
 
@@ -105,6 +129,8 @@ export interface ProgramBody {
 export interface OutletBody {
   id: string;
   name: string;
+  partner?: string;
+  tags?: string[];
 }
 
 export interface TerminalBody {

@@ -7,7 +7,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import type { ConfigSnapshot } from '../protocol/config.js';
 import { KopilkaError } from '../protocol/errors.js';
 import type { CompiledRulesCache } from './compiled-rules-cache.js';
-import { changeConfig, listVersions, readCurrentSnapshot } from './config-store.js';
+import { changeConfig, listVersions, outletOf, readCurrentSnapshot, type OutletRow } from './config-store.js';
 import type { EngineOperations } from './engine-client.js';
 import { guestsRoutes } from './guests-routes.js';
 import { versions_limit_default, versions_limit_max } from './limits.js';
@@ -140,17 +140,17 @@ async function putProgram({ sql, body, author }: RouteRequest): Promise<RouteRep
 }
 
 async function getOutlets({ sql }: RouteRequest): Promise<RouteReply> {
-  const { rows } = await sql.query<{ id: string; name: string }>('select id, name from outlets order by id');
-  return { status: 200, body: rows.map((r) => ({ id: r.id, name: r.name })) };
+  const { rows } = await sql.query<OutletRow>('select id, name, partner, tags from outlets order by id');
+  return { status: 200, body: rows.map(outletOf) };
 }
 
 async function postOutlet({ sql, body, author }: RouteRequest): Promise<RouteReply> {
   const outlet = body as OutletBody;
   const { snapshot } = await changeConfig(sql, author, async (q, { organization }) => {
     const inserted = await q.query(
-      `insert into outlets (id, organization_id, name) values ($1, $2, $3)
+      `insert into outlets (id, organization_id, name, partner, tags) values ($1, $2, $3, $4, $5)
        on conflict (id) do nothing returning id`,
-      [outlet.id, organization.id, outlet.name],
+      [outlet.id, organization.id, outlet.name, outlet.partner ?? null, JSON.stringify(outlet.tags ?? [])],
     );
     if (inserted.rows.length === 0) {
       throw new KopilkaError('conflict', `outlet ${outlet.id} already exists: choose another id`);
@@ -160,7 +160,7 @@ async function postOutlet({ sql, body, author }: RouteRequest): Promise<RouteRep
   assert.ok(snapshot !== null);
   return {
     status: 201,
-    body: { version: snapshot.version, outlet: { id: outlet.id, name: outlet.name } },
+    body: { version: snapshot.version, outlet: outletOf({ id: outlet.id, name: outlet.name, partner: outlet.partner ?? null, tags: outlet.tags ?? [] }) },
     published: snapshot,
   };
 }

@@ -30,6 +30,10 @@ export interface OrganizationConfig {
 export interface OutletConfig {
   id: string;
   name: string;
+  /** In a coalition: the partner the outlet belongs to (its promotions, outranked by the organization's); absent: the organization's own. */
+  partner?: string;
+  /** Tags promotions' place conditions match (e.g. "airport", "drive-in"). */
+  tags?: string[];
 }
 
 export interface TerminalConfig {

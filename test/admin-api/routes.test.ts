@@ -235,6 +235,31 @@ describe(`admin API routes (${backend})`, { timeout: test_timeout_ms }, () => {
       expect((await call(api, 'GET', '/v1/config')).body.outlets).toEqual(list.body);
     });
 
+    it('POST takes the partner and tags an outlet stands under for promotions, into the configuration', async () => {
+      const before = await currentVersion();
+      const res = await call(api, 'POST', '/v1/outlets', { body: { id: 'cinema-1', name: 'Cinema', partner: 'cinema', tags: ['mall', 'late'] } });
+      expect(res.status).toBe(201);
+      expect(res.body).toEqual({ version: before + 1, outlet: { id: 'cinema-1', name: 'Cinema', partner: 'cinema', tags: ['mall', 'late'] } });
+      const config = (await call(api, 'GET', '/v1/config')).body as ConfigSnapshot;
+      expect(config.outlets.find((o) => o.id === 'cinema-1')).toEqual({ id: 'cinema-1', name: 'Cinema', partner: 'cinema', tags: ['mall', 'late'] });
+      expect((await call(api, 'GET', '/v1/outlets')).body).toContainEqual({ id: 'cinema-1', name: 'Cinema', partner: 'cinema', tags: ['mall', 'late'] });
+    });
+
+    it.each([
+      ['partner', { id: 'outlet-8', name: 'N', partner: 'has space' }],
+      ['partner', { id: 'outlet-8', name: 'N', partner: 7 }],
+      ['tags', { id: 'outlet-8', name: 'N', tags: 'mall' }],
+      ['tags[1]', { id: 'outlet-8', name: 'N', tags: ['mall', ''] }],
+      ['tags', { id: 'outlet-8', name: 'N', tags: ['mall', 'mall'] }],
+      ['tags', { id: 'outlet-8', name: 'N', tags: Array.from({ length: 33 }, (_, i) => `t${i}`) }],
+    ])('POST rejects a bad %s, publishing nothing', async (field, body) => {
+      const before = await currentVersion();
+      const res = await call(api, 'POST', '/v1/outlets', { body });
+      expect(res.status).toBe(400);
+      expect(res.body.error).toMatchObject({ code: 'invalid_field', field });
+      expect(await currentVersion()).toBe(before);
+    });
+
     it('POST with a taken id is a 409 conflict', async () => {
       const before = await currentVersion();
       const res = await call(api, 'POST', '/v1/outlets', { body: { id: 'outlet-1', name: 'Again' } });
