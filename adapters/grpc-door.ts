@@ -98,6 +98,7 @@ export async function startGrpcDoor(options: GrpcDoorOptions): Promise<GrpcDoor>
     BlockCard: unaryHandler(engine, 'blockCard'),
     UnblockCard: unaryHandler(engine, 'unblockCard'),
     PaymentCode: unaryHandler(engine, 'paymentCode'),
+    Merge: unaryHandler(engine, 'merge'),
     Stream: (stream: grpc.ServerDuplexStream<unknown, unknown>) => openStream(engine, stream),
   });
   const address = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;

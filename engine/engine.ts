@@ -12,6 +12,8 @@ import type {
   CancelRequest,
   EvaluateRequest,
   IdentifyRequest,
+  MergeRequest,
+  MergeResult,
   Op,
   Operations,
   RefundRequest,
@@ -21,7 +23,7 @@ import { GuestReader } from './guest-reader.js';
 import { EngineMetrics } from './metrics.js';
 import { ShardPool } from './shard-pool.js';
 import { compiledRulesOf } from './check-decision.js';
-import { cardMasksOf, resolveCard } from './cards.js';
+import { assertUsable, cardMasksOf, resolveCard } from './cards.js';
 import { guestOfPhone, indexOldPhones, phoneKeyOf } from './guest-profile.js';
 import { META_CONFIG, META_SHARDS, type Store, guestOfId, guestShard, loadConfig, openStore } from './store.js';
 
@@ -47,6 +49,12 @@ const shards_default = 4;
 const GUEST_CARD_WRITES: ReadonlySet<Op> = new Set<Op>(['updateGuest', 'addCard', 'blockCard', 'unblockCard', 'paymentCode']);
 /** Ops whose shard decides what a card's status allows (a blocked card may be unblocked, a retried addCard answered). */
 const CARD_ANY_STATUS: ReadonlySet<Op> = new Set<Op>(['addCard', 'blockCard', 'unblockCard']);
+/**
+ * Times a request routed by card is sent again when its guest turns out to have been
+ * merged away on the way (`guest_merged`): each time the card names the guest who
+ * stays; only merges landing one after another on the same guest need more than one.
+ */
+const merge_reroutes_max = 4;
 
 export class Engine {
   readonly metrics: EngineMetrics;
@@ -152,10 +160,15 @@ export class Engine {
 
   /** Routes a validated request to the shard owning its guest. */
   execute<O extends Op>(op: O, body: Operations[O]['request']): Promise<Operations[O]['result']> {
+    return this.route(op, body, 0);
+  }
+
+  private route<O extends Op>(op: O, body: Operations[O]['request'], reroutes: number): Promise<Operations[O]['result']> {
     if (this.draining) return Promise.reject(new KopilkaError('shutting_down', 'kopilka is shutting down'));
     const pool = this.pool;
     if (pool === undefined) return Promise.reject(new KopilkaError('not_configured', 'kopilka has no configuration yet'));
     if (op === 'register') return pool.request(this.registerShard(body as RegisterRequest), op, '', body);
+    if (op === 'merge') return this.merge(pool, body as MergeRequest, reroutes) as Promise<Operations[O]['result']>;
     let guestId: string | undefined;
     try {
       guestId = this.guestOf(op, body);
@@ -164,15 +177,64 @@ export class Engine {
       return Promise.reject(err);
     }
     if (guestId === undefined) return Promise.reject(new KopilkaError('card_not_found', 'the card belongs to no guest', 'card'));
-    if (GUEST_CARD_WRITES.has(op)) return pool.request(guestShard(guestId), op, guestId, body);
-    if (op === 'commit' || op === 'cancel' || op === 'refund' || op === 'adjust' || op === 'topUp' || (op === 'evaluate' && (body as EvaluateRequest).hold === true)) {
-      return pool.request(guestShard(guestId), op, guestId, body);
+    if (op === 'cancel' || op === 'refund') return pool.request(guestShard(guestId), op, guestId, body);
+    if (GUEST_CARD_WRITES.has(op) || op === 'commit' || op === 'adjust' || op === 'topUp' || (op === 'evaluate' && (body as EvaluateRequest).hold === true)) {
+      const sent = pool.request(guestShard(guestId), op, guestId, body);
+      return reroutes >= merge_reroutes_max ? sent : sent.catch((err: unknown) => this.rerouted(err, op, body, reroutes));
     }
     try {
       return Promise.resolve(this.read(op, guestId, body));
     } catch (err) {
       return Promise.reject(err);
     }
+  }
+
+  /**
+   * A write routed by card whose guest was merged away between the routing and the
+   * shard (guest-merge.ts): sent again, the card now naming the guest who stays. The shard
+   * refused it before any write, and its idempotency key was not used.
+   */
+  private rerouted<O extends Op>(err: unknown, op: O, body: Operations[O]['request'], reroutes: number): Promise<Operations[O]['result']> {
+    if (!(err instanceof KopilkaError) || err.code !== 'guest_merged') return Promise.reject(err);
+    return this.route(op, body, reroutes + 1);
+  }
+
+  // ---- merges (engine/guest-merge.ts) ---------------------------------------------------
+
+  /**
+   * Phase 1 in the shard of the guest merged away; once it is durable, phase 2 in the
+   * shard of the guest who stays; the answer only once that is durable too. A key seen
+   * before goes to the shard that answered it (its `from` card names another guest now),
+   * which answers it again, and phase 2 is asked for again: a retry completes a merge
+   * whose second phase was lost. Same-shard merges do both phases in one transaction.
+   */
+  private async merge(pool: ShardPool, body: MergeRequest, reroutes: number): Promise<MergeResult> {
+    const now = Date.now();
+    const seen = this.store.mergeKeys.get([body.outlet, body.idempotencyKey]);
+    // The cards as stored (a payment code's card, an RFID UID in upper case), so that the key compares cards.
+    const into = resolveCard(this.store, body.card, now, 'any');
+    const from = resolveCard(this.store, body.from, now, 'any');
+    if (into !== undefined) body.card = into.card;
+    if (from !== undefined) body.from = from.card;
+    let fromGuestId: string;
+    if (seen !== undefined) fromGuestId = seen.fromGuestId;
+    else {
+      if (into === undefined) throw new KopilkaError('card_not_found', 'the card belongs to no guest', 'card');
+      assertUsable(into.record, 'card');
+      if (from === undefined) throw new KopilkaError('card_not_found', 'the card belongs to no guest', 'from');
+      assertUsable(from.record, 'from');
+      fromGuestId = from.guestId;
+    }
+    const shard = guestShard(fromGuestId);
+    let out: MergeResult;
+    try {
+      out = await pool.request(shard, 'merge', fromGuestId, body);
+    } catch (err) {
+      if (err instanceof KopilkaError && err.code === 'guest_merged' && reroutes < merge_reroutes_max) return this.merge(pool, body, reroutes + 1);
+      throw err;
+    }
+    if (out.mergeId === '' || guestShard(out.guestId) === shard) return out;
+    return pool.request(guestShard(out.guestId), 'mergeIn', out.guestId, { mergeId: out.mergeId, outcome: out.outcome });
   }
 
   /**

@@ -21,6 +21,8 @@ import type {
   CommitResult,
   EvaluateRequest,
   EvaluateResult,
+  MergeRequest,
+  MergeResult,
   RefundOutcome,
   RefundRequest,
   RefundResult,
@@ -34,6 +36,7 @@ import { budgetSpend, decideCheck, hasPromotions, recordUsage, windowKeys } from
 import { type Clock, appliedPromotions, budgetsLeft, checkCurrency, checkTime, evaluateCheck, readState } from './guest-reader.js';
 import type { Evaluation } from './rules/model.js';
 import { GuestRegistry } from './guest-registry.js';
+import { type MergeHost, type MergeInRequest, completeMerge, completePendingMerges, guestMergedError, mergeOut } from './guest-merge.js';
 import { localMidnightAfter } from './local-time.js';
 import {
   type Hold,
@@ -75,10 +78,13 @@ function unitsShare(net: number, quantity: number, from: number, to: number): nu
   return Math.floor((net * to) / quantity) - Math.floor((net * from) / quantity);
 }
 
-/** Moves a shard system account: the points ledger's by field, the money ledgers' in `money`. */
+/** Moves a shard system account: the points ledger's by field, merges' in `transit`, the money ledgers' in `money`. */
 function moveSystemAccount(balances: SystemBalances, account: string, by: number): void {
   if ((SYSTEM_ACCOUNTS as readonly string[]).includes(account)) balances[account as SystemAccount] += by;
-  else {
+  else if (account === 'transit' || account.startsWith('transit:')) {
+    const transit = (balances.transit ??= {});
+    transit[account] = (transit[account] ?? 0) + by;
+  } else {
     const money = (balances.money ??= {});
     money[account] = (money[account] ?? 0) + by;
   }
@@ -94,7 +100,9 @@ function promotionLotPoints(ev: Evaluation | null, account: string): number {
 /** Guests whose lots one sweep burns; the rest wait for the next sweep. */
 export const expiry_sweep_guests_max = 1_000;
 
-type Entry = Omit<TransactionRecord, 'guestId' | 'prevTx' | 'transactionId' | 'balanceAfter' | 'configVersion' | 'at'>;
+/** A journal entry as an operation makes it; `append` adds what the journal knows. */
+export type JournalEntry = Omit<TransactionRecord, 'guestId' | 'prevTx' | 'transactionId' | 'balanceAfter' | 'configVersion' | 'at'>;
+type Entry = JournalEntry;
 
 export class GuestActor {
   constructor(
@@ -157,11 +165,15 @@ export class GuestActor {
   /**
    * The guest's state with time's effects applied and written: lots past their
    * expiry burn (a journal entry of their own, so each burns exactly once) and
-   * holds past their timeout void. Every write path starts here.
+   * holds past their timeout void. Every write path starts here. `live`: the operation
+   * came by card, and a guest merged away since the doors resolved it is refused with
+   * `guest_merged` before any write (the engine sends it again for the guest the card
+   * names now); a merged guest's state is empty, so there is nothing to burn or void.
    */
-  private touch(guestId: string, now: number): GuestState {
+  private touch(guestId: string, now: number, live = false): GuestState {
     assert.equal(guestShard(guestId), this.shard, 'a shard only writes its own guests');
     let state = readState(this.store, guestId);
+    if (live && state.mergedInto !== undefined) throw guestMergedError(guestId, state.mergedInto);
     const dropped = dropExpiredHolds(state.points, now);
     for (const h of dropped.expired) this.resolveHold(h.id, 'expired');
     const burnt = expire(dropped.acc, now);
@@ -280,12 +292,46 @@ export class GuestActor {
     this.store.holds.putSync(holdId, transactionId === undefined ? { ...rec, status } : { ...rec, status, transactionId });
   }
 
+  // ---- merges (engine/guest-merge.ts) --------------------------------------------
+
+  private host: MergeHost | undefined;
+
+  /** What the merge functions may do here: this actor's journal, holds and expiry agenda. */
+  private mergeHost(): MergeHost {
+    this.host ??= {
+      store: this.store,
+      shard: this.shard,
+      config: () => this.config,
+      touch: (guestId, now) => this.touch(guestId, now),
+      append: (guestId, state, now, entry) => this.append(guestId, state, now, entry),
+      resolveHold: (holdId, status) => this.resolveHold(holdId, status),
+      scheduleExpiry: (guestId, expiresAt) => this.scheduleExpiry(guestId, expiresAt),
+      nextJournalNumber: () => this.nextJournalNumber(),
+    };
+    return this.host;
+  }
+
+  /** Phase 1 of a merge, in the shard of the guest merged away (and phase 2 too when the guest who stays is here). */
+  mergeInTransaction(fromGuestId: string, req: MergeRequest): MergeResult {
+    return mergeOut(this.mergeHost(), fromGuestId, req, this.clock());
+  }
+
+  /** Phase 2 of a merge, in the shard of the guest who stays; a transfer already landed answers as it did. */
+  completeMergeInTransaction(req: MergeInRequest): MergeResult {
+    return completeMerge(this.mergeHost(), req, this.clock());
+  }
+
+  /** Lands up to `limit` transfers into this shard's guests still `out`; returns how many. */
+  completePendingMergesInTransaction(limit?: number): number {
+    return completePendingMerges(this.mergeHost(), this.clock(), limit);
+  }
+
   // ---- evaluate with a hold ------------------------------------------------------
 
   evaluateWithHoldInTransaction(guestId: string, req: EvaluateRequest): EvaluateResult {
     const now = this.clock();
     checkCurrency(this.config, req.currency);
-    const state = this.touch(guestId, now);
+    const state = this.touch(guestId, now, true);
     const result = evaluateCheck(this.store, this.config, guestId, state, req, now);
     if (result.pointsToSpend === 0) return result;
     if (state.points.holds.length >= holds_per_guest_max) {
@@ -334,7 +380,7 @@ export class GuestActor {
 
     checkCurrency(this.config, req.currency);
     const now = this.clock();
-    let state = this.touch(guestId, now);
+    let state = this.touch(guestId, now, true);
     const program = this.config.program;
     // Decided again here, on the state and budgets as this transaction sees them.
     const d = decideCheck({
@@ -495,7 +541,7 @@ export class GuestActor {
     }
     depositConfig(this.config, req.account, 'account');
     const now = this.clock();
-    let state = this.touch(guestId, now);
+    let state = this.touch(guestId, now, true);
     const balance = (state.accounts?.[req.account] ?? 0) + req.amount;
     state = this.append(guestId, { ...state, accounts: { ...(state.accounts ?? {}), [req.account]: balance } }, now, {
       kind: 'top_up',
@@ -528,7 +574,7 @@ export class GuestActor {
       return { ...seen.result, outcome };
     }
     const now = this.clock();
-    let state = this.touch(guestId, now);
+    let state = this.touch(guestId, now, true);
     let result: AdjustResult;
     const g = guestAccount(guestId);
     // Added points are a lot like an accrual's; taken points come from available lots, earliest expiry first.
@@ -589,6 +635,10 @@ export class GuestActor {
     if (progress === undefined || progress.guestId !== guestId) {
       return refused('transaction_not_found', this.store.states.get(guestId)?.points.balance ?? 0, '');
     }
+    // A merged-away guest's points, deposits and lots now live with another guest, maybe
+    // in another shard: reversing its checks there is not done; the refund is refused and
+    // remembered (adjust the guest who stays by hand). See engine/guest-merge.ts.
+    if (this.store.states.get(guestId)?.mergedInto !== undefined) return refused('guest_merged', 0, progress.status);
     const check = this.store.transactions.get([this.shard, progress.n]);
     assert.ok(check !== undefined && check.kind === 'check' && check.lines !== undefined, 'a check progress names its check');
     const lines = check.lines;

@@ -14,8 +14,10 @@
 // routed by the phone's hash while an updateGuest gives that phone to a guest of
 // another shard. That is safe here because a shard keeps no guest data in memory
 // (the journal counter and system balances are untouched by cards and profiles), and
-// stays exact because the two writes are serialized; it is the only write a shard
-// makes to a guest it does not own, and never to its balance or journal.
+// stays exact because the two writes are serialized; with a merge's phase 1, which
+// re-points the cards of the guest merged away and lists them in the profile of the
+// guest who stays (engine/guest-merge.ts), these are the only writes a shard makes to
+// a guest it does not own, and never to its balance or journal.
 
 import assert from 'node:assert';
 import type { ConfigSnapshot } from '../protocol/config.js';
@@ -37,6 +39,7 @@ import type {
   UpdateGuestResult,
 } from '../protocol/types.js';
 import { assertUsable, checkCardMasks, readCard } from './cards.js';
+import { guestMergedError } from './guest-merge.js';
 import { newProfile, phoneKeyOf, profileView, withFields } from './guest-profile.js';
 import { issuePaymentCode } from './payment-codes.js';
 import { type CardRecord, type GuestProfile, type Store, metaGuestCounter } from './store.js';
@@ -196,7 +199,12 @@ export class GuestRegistry {
    */
   private cardOf(guestId: string, card: string): CardRecord {
     const record = readCard(this.store, card);
-    if (record === undefined || record.guestId !== guestId) throw new KopilkaError('card_not_found', 'the card belongs to no guest', 'card');
+    if (record === undefined || record.guestId !== guestId) {
+      // Cards move only by merges: the engine sends the request again for the guest who stays.
+      const mergedInto = this.store.states.get(guestId)?.mergedInto;
+      if (mergedInto !== undefined) throw guestMergedError(guestId, mergedInto);
+      throw new KopilkaError('card_not_found', 'the card belongs to no guest', 'card');
+    }
     return record;
   }
 

@@ -4,17 +4,34 @@
 
 import type { ConfigSnapshot } from '../protocol/config.js';
 import type { ErrorBody } from '../protocol/errors.js';
-import type { Op, Operations } from '../protocol/types.js';
+import type { MergeOutcome, MergeResult, Operations } from '../protocol/types.js';
+
+/**
+ * Phase 2 of a merge (engine/guest-merge.ts), sent by the engine to the shard of the guest
+ * who stays once phase 1 is durable; never by a door. Answers with `outcome`.
+ */
+export interface MergeInRequest {
+  mergeId: string;
+  outcome: MergeOutcome;
+}
+
+/** Operations between the engine and its shards only, beside the doors' ones. */
+export interface InternalOperations {
+  mergeIn: { request: MergeInRequest; result: MergeResult };
+}
+
+export type ShardOperations = Operations & InternalOperations;
+export type ShardOp = keyof ShardOperations;
 
 /** A request for one guest, routed to the shard that owns it. */
 export interface ShardRequest {
   kind: 'request';
   /** Matches the reply; unique per shard connection. */
   id: number;
-  op: Op;
+  op: ShardOp;
   /** The owning guest; absent for `register`, which the shard allocates. */
   guestId: string;
-  body: Operations[Op]['request'];
+  body: ShardOperations[ShardOp]['request'];
   /** Time the door received the request (ms since epoch), used as registration time. */
   receivedAt: number;
 }
@@ -32,7 +49,7 @@ export interface ShardMetricsAsk {
 export type ShardInput = ShardRequest | ShardConfig | ShardMetricsAsk;
 
 export type ShardReply =
-  | { kind: 'result'; id: number; result: Operations[Op]['result'] }
+  | { kind: 'result'; id: number; result: ShardOperations[ShardOp]['result'] }
   | { kind: 'error'; id: number; error: ErrorBody }
   | { kind: 'metrics'; id: number; metrics: unknown };
 

@@ -12,8 +12,7 @@ import { Piscina } from 'piscina';
 import type { ConfigSnapshot } from '../protocol/config.js';
 import { KopilkaError } from '../protocol/errors.js';
 import { shard_queue_max } from '../protocol/limits.js';
-import type { Op, Operations } from '../protocol/types.js';
-import type { AttachShardTask, ShardInput, ShardReply } from './shard-messages.js';
+import type { AttachShardTask, ShardInput, ShardOp, ShardOperations, ShardReply } from './shard-messages.js';
 
 interface Pending {
   resolve(value: any): void;
@@ -131,7 +130,7 @@ export class ShardPool {
     }
   }
 
-  request<O extends Op>(shard: number, op: O, guestId: string, body: Operations[O]['request']): Promise<Operations[O]['result']> {
+  request<O extends ShardOp>(shard: number, op: O, guestId: string, body: ShardOperations[O]['request']): Promise<ShardOperations[O]['result']> {
     const link = this.links[shard]!;
     if (this.closing) return Promise.reject(new KopilkaError('shutting_down', 'kopilka is shutting down'));
     if (!link.attached) return Promise.reject(new KopilkaError('shard_unavailable', `shard ${shard} is restarting; retry`));

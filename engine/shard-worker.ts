@@ -12,8 +12,7 @@ import type {
   CommitRequest,
   EvaluateRequest,
   IdentifyRequest,
-  Operations,
-  Op,
+  MergeRequest,
   RegisterRequest,
   TopUpRequest,
 } from '../protocol/types.js';
@@ -25,8 +24,11 @@ import { GuestReader } from './guest-reader.js';
 import { GuestRegistry } from './guest-registry.js';
 import type { AddCardRequest, BlockCardRequest, PaymentCodeRequest, UnblockCardRequest, UpdateGuestRequest } from '../protocol/types.js';
 import { type ShardMetrics, createShardMetrics } from './shard-metrics.js';
-import type { AttachShardTask, ShardInput, ShardReply, ShardRequest } from './shard-messages.js';
+import { merges_landed_per_transaction_max } from './guest-merge.js';
+import type { AttachShardTask, MergeInRequest, ShardInput, ShardOp, ShardOperations, ShardReply, ShardRequest } from './shard-messages.js';
 import { type Store, openStore } from './store.js';
+
+type Result = ShardOperations[ShardOp]['result'];
 
 // One store per thread: lmdb-js shares the environment between the shards of a thread.
 let store: Store | undefined;
@@ -37,15 +39,29 @@ export default async function attach(task: AttachShardTask): Promise<void> {
   metrics ??= createShardMetrics();
   const actor = new GuestActor(store, task.shard, task.config);
   const registry = new GuestRegistry(store, task.shard, () => actor.currentConfig, Date.now, { paymentCodeTtlMs: task.paymentCodeTtlMs });
+  await landPendingMerges(store, actor);
   const shard = new ShardServer(task.shard, store, metrics, task.port, actor, registry);
   await shard.closed;
+}
+
+/**
+ * Before the shard serves: transfers into its guests that merges moved out of other shards
+ * but that never landed (the process stopped between the phases, or this worker died
+ * before the engine's `mergeIn` reached it). The port holds requests until the server
+ * listens, so none is served before these land.
+ */
+async function landPendingMerges(store: Store, actor: GuestActor): Promise<void> {
+  for (;;) {
+    const landed = await store.root.transaction(() => actor.inBatch(() => actor.completePendingMergesInTransaction()));
+    if (landed < merges_landed_per_transaction_max) return;
+  }
 }
 
 class ShardServer {
   readonly closed: Promise<void>;
   private outbox: ShardReply[] = [];
   /** Writes of the batch being read; they run together in one transaction callback. */
-  private writes: Array<{ id: number; op: Op; run: () => Operations[Op]['result'] }> = [];
+  private writes: Array<{ id: number; op: ShardOp; run: () => Result }> = [];
   private readonly reader: GuestReader;
   private sweepTimer: NodeJS.Timeout;
   private stopped = false;
@@ -116,6 +132,13 @@ class ShardServer {
         case 'commit':
           this.writes.push({ id: req.id, op: 'commit', run: () => this.actor.commitInTransaction(req.guestId, req.body as CommitRequest) });
           return;
+        // A merge's two phases (engine/guest-merge.ts): here for the guest merged away, then for the guest who stays.
+        case 'merge':
+          this.writes.push({ id: req.id, op: 'merge', run: () => this.actor.mergeInTransaction(req.guestId, req.body as MergeRequest) });
+          return;
+        case 'mergeIn':
+          this.writes.push({ id: req.id, op: 'mergeIn', run: () => this.actor.completeMergeInTransaction(req.body as MergeInRequest) });
+          return;
         case 'updateGuest':
         case 'addCard':
         case 'blockCard':
@@ -130,7 +153,7 @@ class ShardServer {
   }
 
   /** A write on a guest's profile or cards (engine/guest-registry.ts), to run in the batch's transaction. */
-  private guestCardWrite(req: ShardRequest): () => Operations[Op]['result'] {
+  private guestCardWrite(req: ShardRequest): () => Result {
     const r = this.registry;
     switch (req.op) {
       case 'updateGuest':
@@ -163,7 +186,7 @@ class ShardServer {
     const writes = this.writes;
     this.writes = [];
     const started = performance.now();
-    const outcomes: Array<{ ok: true; result: Operations[Op]['result'] } | { ok: false; err: unknown }> = [];
+    const outcomes: Array<{ ok: true; result: Result } | { ok: false; err: unknown }> = [];
     this.store.root
       .transaction(() => {
         this.actor.inBatch(() => {
@@ -196,14 +219,20 @@ class ShardServer {
   }
 
   /**
-   * Burns expired lots on time even for guests nobody touches. A full sweep means
-   * more are due: the next one follows at once instead of after the interval.
+   * Burns expired lots on time even for guests nobody touches, and lands transfers of
+   * merges still `out` into this shard's guests (a `mergeIn` lost with a restarted
+   * worker). A full sweep means more are due: the next one follows at once instead of
+   * after the interval.
    */
   private readonly sweep = (): void => {
     this.store.root
-      .transaction(() => this.actor.sweepExpiries())
+      .transaction(() => {
+        const landed = this.actor.completePendingMergesInTransaction();
+        const swept = this.actor.sweepExpiries();
+        return landed >= merges_landed_per_transaction_max || swept >= expiry_sweep_guests_max;
+      })
       .then(
-        (swept) => (swept >= expiry_sweep_guests_max ? 0 : expiry_sweep_interval_ms),
+        (full) => (full ? 0 : expiry_sweep_interval_ms),
         (err: unknown) => {
           console.error(`kopilka: expiry sweep of shard ${this.shard} failed`, err);
           return expiry_sweep_interval_ms;
@@ -223,7 +252,7 @@ class ShardServer {
     this.push({ kind: 'metrics', id, metrics: { threadId, metrics } });
   }
 
-  private reply(id: number, result: Operations[Op]['result']): void {
+  private reply(id: number, result: Result): void {
     this.push({ kind: 'result', id, result });
   }
 

@@ -9,8 +9,8 @@ import { open, type Database, type RootDatabase } from 'lmdb';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { withRules, type ConfigSnapshot, type StoredConfigSnapshot } from '../protocol/config.js';
-import type { AdjustResult, AppliedPromotion, DepositPayment, TopUpResult, CheckLine, CheckStatus, CommitResult, RefundResult, TransactionView } from '../protocol/types.js';
-import type { PointsAccount, Taken } from './points-account.js';
+import type { AdjustResult, AppliedPromotion, DepositPayment, TopUpResult, CheckLine, CheckStatus, CommitResult, MergeResult, RefundResult, TransactionView } from '../protocol/types.js';
+import type { Lot, PointsAccount, Taken } from './points-account.js';
 import type { CardKind, CardStatus } from '../protocol/types.js';
 
 /**
@@ -77,6 +77,11 @@ export interface GuestState {
   counters?: Record<string, number>;
   /** Account id → balance of the promotions' accounts other than the program's points. */
   accounts?: Record<string, number>;
+  /**
+   * The guest this one was merged into (engine/guest-merge.ts): its state is empty for
+   * good (deposits kept at 0 so their ledgers still name it) and writes for it are refused.
+   */
+  mergedInto?: string;
 }
 
 /**
@@ -118,6 +123,8 @@ export interface BudgetRecord {
  * - One money ledger per deposit account `<a>`: guest accounts `g:<guestId>:<a>`;
  *   the shard's own `deposits:<a>` (money taken in advance) and `deposit_paid:<a>`
  *   (money of deposits spent on checks).
+ * - In each ledger, the shard's `transit` (points) or `transit:<a>` (deposit `<a>`):
+ *   what a merge moves between the shards of two guests (engine/guest-merge.ts).
  */
 export type Posting = [debit: string, credit: string, amount: number];
 
@@ -126,6 +133,13 @@ export type SystemAccount = (typeof SYSTEM_ACCOUNTS)[number];
 export type SystemBalances = Record<SystemAccount, number> & {
   /** The money ledgers' system accounts (`deposits:<a>`, `deposit_paid:<a>`), absent until used. */
   money?: Record<string, number>;
+  /**
+   * What merges moved through this shard (engine/guest-merge.ts): `transit` in the points
+   * ledger, `transit:<a>` in deposit `<a>`'s. A merge credits them in the shard of the guest
+   * merged away and debits them in the shard of the guest who stays, so across all shards
+   * they sum to what transfers not yet landed hold. Absent until used.
+   */
+  transit?: Record<string, number>;
 };
 
 export const depositAccount = (guestId: string, account: string): string => `g:${guestId}:${account}`;
@@ -174,6 +188,8 @@ export interface TransactionRecord extends TransactionView {
   /** An adjustment's reason and who made it. */
   reason?: string;
   operator?: string;
+  /** The transfer of a `merge_out` or `merge_in` entry. */
+  mergeId?: string;
 }
 
 /** How far a committed check has been returned. Changed only by refunds. */
@@ -199,6 +215,54 @@ export interface HoldRecord {
   status: 'open' | 'posted' | 'voided' | 'expired';
   /** The check that posted it. */
   transactionId?: string;
+}
+
+/**
+ * A merge's transfer (engine/guest-merge.ts), keyed by its id `<from guest>.m1`: written
+ * by phase 1 in the shard of the guest merged away, landed by phase 2 in the shard of the
+ * guest who stays. While `out` its contents sit on the transit accounts.
+ */
+export interface MergeRecord {
+  mergeId: string;
+  /** The guest merged away. */
+  from: string;
+  /** The guest who stays. */
+  into: string;
+  status: 'out' | 'done';
+  outlet: string;
+  idempotencyKey: string;
+  /** Points moved: the from guest's balance, negative for a debt. */
+  points: number;
+  /** The lots the points were made of, with their activation and expiry (none for a debt). */
+  lots: Lot[];
+  /** Deposit account → money moved (each > 0). */
+  deposits: Record<string, number>;
+  /** Count accounts (no ledger) → value moved. */
+  counts: Record<string, number>;
+  /** Counter → value moved. */
+  counters: Record<string, number>;
+  /** The from guest's holds that the merge voided. */
+  holdsVoided: string[];
+  /** Cards re-pointed to the into guest, in the from guest's binding order. */
+  cardsMoved: string[];
+  /** The `merge_out` entry; and, once done, the `merge_in` entry. */
+  outTx: string;
+  inTx?: string;
+  /** The into guest's points right after phase 2: what `merge` answers. */
+  balance?: number;
+  /** Server time of phase 1 and phase 2, epoch ms. */
+  at: number;
+  doneAt?: number;
+}
+
+/** What a merge's key remembers: the body (cards as stored), the guest merged away, the answer. */
+export interface MergeKeyRecord {
+  card: string;
+  from: string;
+  /** The guest the `from` card named: its shard answers retries. */
+  fromGuestId: string;
+  /** The answer; for a transfer its balance is read from the MergeRecord. */
+  result: MergeResult;
 }
 
 export interface TopUpKeyRecord {
@@ -273,6 +337,12 @@ export interface Store {
   expiries: Database<null, [number, number, string]>;
   /** Promotion id → what its budget has given away. */
   budgets: Database<BudgetRecord, string>;
+  /** mergeId (`<from guest>.m1`) → the transfer. A guest is merged away at most once. */
+  merges: Database<MergeRecord, string>;
+  /** [outlet, idempotency key] of a merge → record. */
+  mergeKeys: Database<MergeKeyRecord, [string, string]>;
+  /** [into shard, into guest, mergeId] → transfers still `out`: what that shard must land (at attach, before a guest is merged away, at each sweep). */
+  pendingMerges: Database<null, [number, string, string]>;
   close(): Promise<void>;
 }
 
@@ -316,6 +386,9 @@ export function openStore(dataDir: string): Store {
     system: root.openDB<SystemBalances, number>({ name: 'system', ...plainValues() }),
     expiries: root.openDB<null, [number, number, string]>({ name: 'expiries', ...plainValues() }),
     budgets: root.openDB<BudgetRecord, string>({ name: 'budgets', ...plainValues() }),
+    merges: root.openDB<MergeRecord, string>({ name: 'merges', ...plainValues() }),
+    mergeKeys: root.openDB<MergeKeyRecord, [string, string]>({ name: 'merge-keys', ...plainValues() }),
+    pendingMerges: root.openDB<null, [number, string, string]>({ name: 'pending-merges', ...plainValues() }),
     close: () => root.close(),
   };
   return store;
@@ -345,7 +418,10 @@ export function journalNumberOf(transactionId: string): number {
   return Number(transactionId.slice(transactionId.lastIndexOf('.') + 1));
 }
 
-/** The guest a transaction id ("<guestId>.<n>") or hold id ("<guestId>.h<n>") belongs to. */
+/** A guest is merged away at most once: the id of its one transfer (engine/guest-merge.ts). */
+export const mergeIdOf = (fromGuestId: string): string => `${fromGuestId}.m1`;
+
+/** The guest a transaction id ("<guestId>.<n>"), hold id ("<guestId>.h<n>") or merge id ("<guestId>.m1") belongs to. */
 export function guestOfId(id: string): string {
   return id.slice(0, id.lastIndexOf('.'));
 }

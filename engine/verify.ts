@@ -2,8 +2,10 @@
 // invariant of the ledger over an LMDB data folder. Read-only; one pass over the
 // journal, then one over the guests. `npm run verify` prints each difference.
 
-import type { Store } from './store.js';
-import { SYSTEM_ACCOUNTS, depositAccount, guestShard, journalNumberOf, ledgerOf } from './store.js';
+import type { GuestState, Store } from './store.js';
+import { SYSTEM_ACCOUNTS, depositAccount, guestShard, journalNumberOf, ledgerOf, mergeIdOf } from './store.js';
+
+const isTransit = (name: string): boolean => name === 'transit' || name.startsWith('transit:');
 
 export interface Difference {
   what: string;
@@ -67,7 +69,7 @@ export function verifyStore(store: Store): VerifyReport {
       const derived = balances.get(`${shard}:${account}`) ?? 0;
       if (derived !== value[account]) report({ what: 'system balance equals its postings', where: `shard ${shard} ${account}`, expected: derived, found: value[account] });
     }
-    for (const [account, found] of Object.entries(value.money ?? {})) {
+    for (const [account, found] of [...Object.entries(value.money ?? {}), ...Object.entries(value.transit ?? {})]) {
       const derived = balances.get(`${shard}:${account}`) ?? 0;
       if (derived !== found) report({ what: 'system balance equals its postings', where: `shard ${shard} ${account}`, expected: derived, found });
     }
@@ -77,14 +79,16 @@ export function verifyStore(store: Store): VerifyReport {
     const at = account.indexOf(':');
     const shard = account.slice(0, at);
     const name = account.slice(at + 1);
-    const known = SYSTEM_ACCOUNTS.includes(name as (typeof SYSTEM_ACCOUNTS)[number]) || /^(deposits|deposit_paid):./.test(name);
+    const known = SYSTEM_ACCOUNTS.includes(name as (typeof SYSTEM_ACCOUNTS)[number]) || name === 'transit' || /^(deposits|deposit_paid|transit):./.test(name);
     if (!known) report({ what: 'postings name known accounts', where: account });
     const stored = store.system.get(Number(shard));
     if (stored === undefined) report({ what: 'a system account with postings is stored', where: account });
-    else if (!SYSTEM_ACCOUNTS.includes(name as (typeof SYSTEM_ACCOUNTS)[number]) && stored.money?.[name] === undefined) {
+    else if (!SYSTEM_ACCOUNTS.includes(name as (typeof SYSTEM_ACCOUNTS)[number]) && (isTransit(name) ? stored.transit : stored.money)?.[name] === undefined) {
       report({ what: 'a system account with postings is stored', where: account });
     }
   }
+
+  verifyMerges(store, balances, report);
 
   // Every guest deposit with postings is in its guest's balance.
   for (const key of balances.keys()) {
@@ -95,9 +99,14 @@ export function verifyStore(store: Store): VerifyReport {
   }
 
   let guests = 0;
+  const merged = new Set<string>();
   for (const { key: guestId, value: state } of store.states.getRange({})) {
     guests++;
     const where = `guest ${guestId}`;
+    if (state.mergedInto !== undefined) {
+      merged.add(guestId);
+      verifyMergedAway(store, guestId, state, report);
+    }
     const derived = balances.get(`g:${guestId}`) ?? 0;
     const { points } = state;
     if (derived !== points.balance) report({ what: 'balance equals its postings', where, expected: derived, found: points.balance });
@@ -120,6 +129,17 @@ export function verifyStore(store: Store): VerifyReport {
     for (const hold of points.holds) {
       const rec = store.holds.get(hold.id);
       if (rec?.status !== 'open') report({ what: 'a hold in a balance is open', where: `${where} ${hold.id}`, found: rec?.status ?? 'missing' });
+    }
+  }
+
+  // Every card names a guest that has not been merged away (a merge re-points them all).
+  if (merged.size > 0) {
+    for (const { key: card, value } of store.cards.getRange({})) {
+      const guestId = typeof value === 'string' ? value : value.guestId;
+      if (merged.has(guestId)) report({ what: 'a merged-away guest holds no card', where: `card ${card}`, found: guestId });
+    }
+    for (const { key: phone, value: guestId } of store.phones.getRange({})) {
+      if (merged.has(guestId)) report({ what: 'a merged-away guest holds no phone', where: `phone ${phone}`, found: guestId });
     }
   }
 
@@ -149,4 +169,49 @@ export function verifyStore(store: Store): VerifyReport {
   }
 
   return { entries, postings, guests, differences };
+}
+
+/**
+ * Merges (guest-merge.ts): the transit accounts of all shards together hold, ledger by
+ * ledger, exactly what transfers still `out` hold, and only those are pending.
+ */
+function verifyMerges(store: Store, balances: Map<string, number>, report: (d: Difference) => void): void {
+  const inTransit = new Map<string, number>();
+  const add = (ledger: string, v: number): void => void inTransit.set(ledger, (inTransit.get(ledger) ?? 0) + v);
+  for (const { key: mergeId, value: m } of store.merges.getRange({})) {
+    const where = `merge ${mergeId}`;
+    if (mergeId !== mergeIdOf(m.from)) report({ what: 'a transfer is named after its guest', where, found: m.from });
+    const pending = store.pendingMerges.doesExist([guestShard(m.into), m.into, mergeId]);
+    if (pending !== (m.status === 'out')) report({ what: 'exactly the transfers still out are pending', where, found: `${m.status}, ${pending ? '' : 'not '}pending` });
+    if (store.states.get(m.from)?.mergedInto !== m.into) report({ what: 'a merged-away guest names its transfer', where, expected: m.into, found: store.states.get(m.from)?.mergedInto ?? 'none' });
+    const lots = m.lots.reduce((sum, l) => sum + l.remaining, 0);
+    if (m.points >= 0 ? lots !== m.points : m.lots.length > 0) report({ what: "a transfer's lots add up to its points", where, expected: m.points, found: lots });
+    if (m.status !== 'out') continue;
+    add('points', m.points);
+    for (const [account, amount] of Object.entries(m.deposits)) add(account, amount);
+  }
+  for (const [account, v] of balances) {
+    if (account.startsWith('g:')) continue;
+    const name = account.slice(account.indexOf(':') + 1);
+    if (isTransit(name)) add(ledgerOf(name), -v);
+  }
+  for (const [ledger, left] of inTransit) {
+    if (left !== 0) report({ what: 'transit accounts hold what pending transfers hold', where: ledger === 'points' ? 'points' : `deposit ${ledger}`, expected: 0, found: left });
+  }
+  for (const key of store.pendingMerges.getKeys({})) {
+    const [, , mergeId] = key as [number, string, string];
+    if (store.merges.get(mergeId)?.status !== 'out') report({ what: 'a pending transfer is out', where: `merge ${mergeId}` });
+  }
+}
+
+/** A guest merged away keeps its journal and nothing else: no points, lots, holds, deposit money or counters. */
+function verifyMergedAway(store: Store, guestId: string, state: GuestState, report: (d: Difference) => void): void {
+  const where = `guest ${guestId}`;
+  const { points } = state;
+  if (points.balance !== 0 || points.lots.length > 0 || points.holds.length > 0) {
+    report({ what: 'a merged-away guest has no points', where, found: `${points.balance} in ${points.lots.length} lots, ${points.holds.length} holds` });
+  }
+  for (const [account, v] of Object.entries(state.accounts ?? {})) if (v !== 0) report({ what: 'a merged-away guest has no deposit money', where: `${where} ${account}`, found: v });
+  if (Object.keys(state.counters ?? {}).length > 0) report({ what: 'a merged-away guest has no counters', where });
+  if (store.merges.get(mergeIdOf(guestId))?.into !== state.mergedInto) report({ what: 'a merged-away guest has its transfer', where, expected: state.mergedInto });
 }

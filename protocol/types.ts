@@ -364,6 +364,7 @@ export type RefundOutcome =
   | 'exists_with_different_lines'
   | 'exists_with_different_amount'
   | 'transaction_not_found'
+  | 'guest_merged'
   | 'already_returned'
   | 'refund_exceeds_check';
 
@@ -462,8 +463,15 @@ export interface BalanceRequest {
 
 export interface TransactionView {
   transactionId: string;
-  /** `check` (commit), `refund`, `adjustment` (manual, with reason), or `expiry` (points burnt at their expiry). */
-  kind: 'check' | 'refund' | 'adjustment' | 'expiry' | 'top_up';
+  /**
+   * `check` (commit), `refund`, `adjustment` (manual, with reason), `expiry` (points burnt at
+   * their expiry), `top_up` (money put on a deposit), `merge_out` (everything of a guest merged
+   * away into another: `accrued` is minus the points that left) or `merge_in` (what a merged
+   * guest brought: `accrued` is the points that came, negative for a debt).
+   */
+  kind: 'check' | 'refund' | 'adjustment' | 'expiry' | 'top_up'
+    | 'merge_out'
+    | 'merge_in';
   time: string;
   outlet: string;
   /** Check total; for a refund the money returned. Minor units. */
@@ -492,6 +500,41 @@ export interface BalanceResult {
   accounts: AccountBalance[];
 }
 
+/**
+ * Merges two guests: everything of the guest holding `from` moves to the guest holding
+ * `card` (points as lots that keep their activation and expiry, or a debt; deposits;
+ * counters; every card; the profile fields the guest who stays lacks). The guest merged
+ * away keeps its journal and ends empty. See engine/guest-merge.ts.
+ */
+export interface MergeRequest {
+  outlet: string;
+  /** Chosen by the client, unique per outlet among merges; a retry reuses it. */
+  idempotencyKey: string;
+  /** An active card of the guest who stays ("into"). */
+  card: string;
+  /** An active card of the guest merged away. */
+  from: string;
+}
+
+export type MergeOutcome =
+  | 'ok'
+  | 'exists'
+  | 'exists_with_different_card'
+  | 'exists_with_different_from'
+  | 'same_guest';
+
+export interface MergeResult {
+  outcome: MergeOutcome;
+  /** The transfer, `<guest id merged away>.m1`; "" for `same_guest`. */
+  mergeId: string;
+  /** The guest who stays. */
+  guestId: string;
+  /** Its points after the merge, hundredths (negative for a debt); for `exists*` right after the first merge. */
+  balance: number;
+  /** Cards that moved to it (blocked and replaced ones included). */
+  cardsMoved: number;
+}
+
 export interface Operations {
   register: { request: RegisterRequest; result: RegisterResult };
   identify: { request: IdentifyRequest; result: IdentifyResult };
@@ -507,11 +550,12 @@ export interface Operations {
   blockCard: { request: BlockCardRequest; result: BlockCardResult };
   unblockCard: { request: UnblockCardRequest; result: UnblockCardResult };
   paymentCode: { request: PaymentCodeRequest; result: PaymentCodeResult };
+  merge: { request: MergeRequest; result: MergeResult };
 }
 
 export type Op = keyof Operations;
 export const OPS: readonly Op[] = ['register', 'identify', 'evaluate', 'commit', 'balance', 'cancel', 'refund', 'adjust', 'topUp',
-  'updateGuest', 'addCard', 'blockCard', 'unblockCard', 'paymentCode'];
+  'updateGuest', 'addCard', 'blockCard', 'unblockCard', 'paymentCode', 'merge'];
 
 /** A WebSocket frame from a terminal. `id` matches the reply; many may be in flight. */
 export interface RequestFrame<O extends Op = Op> {

@@ -18,6 +18,7 @@ import type {
   RefundRequest,
   RegisterRequest,
   DepositPayment,
+  MergeRequest,
   TopUpRequest,
 } from './types.js';
 import {
@@ -428,6 +429,20 @@ export function validateTopUp(value: unknown): TopUpRequest {
   };
 }
 
+const MERGE_FIELDS = new Set(['outlet', 'idempotencyKey', 'card', 'from']);
+
+/** Both cards are looked up by the engine: the same card twice is the outcome `same_guest`, not an error. */
+export function validateMerge(value: unknown): MergeRequest {
+  const o = object(value, 'body');
+  onlyKnown(o, MERGE_FIELDS, '');
+  return {
+    outlet: str(o, 'outlet', L.id_chars_max),
+    idempotencyKey: str(o, 'idempotencyKey', L.idempotency_key_chars_max),
+    card: str(o, 'card', L.card_chars_max),
+    from: str(o, 'from', L.card_chars_max),
+  };
+}
+
 const DEPOSIT_FIELDS = new Set(['account', 'amount']);
 
 function deposit(o: Obj): DepositPayment {
@@ -451,6 +466,7 @@ export const VALIDATORS: { [O in Op]: (value: unknown) => Operations[O]['request
   blockCard: validateBlockCard,
   unblockCard: validateUnblockCard,
   paymentCode: validatePaymentCode,
+  merge: validateMerge,
 };
 
 export function isOp(value: unknown): value is Op {

@@ -22,6 +22,9 @@ export function storeDigest(store: Store): string {
     refundKeys: store.refundKeys,
     system: store.system,
     expiries: store.expiries,
+    merges: store.merges,
+    mergeKeys: store.mergeKeys,
+    pendingMerges: store.pendingMerges,
   } as const;
   for (const [name, db] of Object.entries(dbs)) {
     h.update(`\u0000${name}\u0000`);
