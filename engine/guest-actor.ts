@@ -617,11 +617,12 @@ export class GuestActor {
       if (seen.transactionId !== req.transactionId) outcome = 'exists_with_different_transaction';
       else if (seen.lines !== linesKey) outcome = 'exists_with_different_lines';
       else if (seen.amount !== amount) outcome = 'exists_with_different_amount';
+      else if ((seen.cancel ?? false) !== (req.cancel === true)) outcome = 'exists_with_different_cancel';
       if (outcome === 'exists' && seen.result.outcome !== 'ok') return seen.result;
       return { ...seen.result, outcome };
     }
     const result = this.refund(guestId, req);
-    this.store.refundKeys.putSync(key, { transactionId: req.transactionId, lines: linesKey, amount, result });
+    this.store.refundKeys.putSync(key, { transactionId: req.transactionId, lines: linesKey, amount, ...(req.cancel === true ? { cancel: true } : {}), result });
     return result;
   }
 
@@ -644,7 +645,9 @@ export class GuestActor {
     const lines = check.lines;
     // A refund returns what the check was worth after our promotions' discount, not its list price.
     const paid = check.total - (check.discount ?? 0);
-    if (progress.status === 'returned') return refused('already_returned', readState(this.store, guestId).points.balance, progress.status);
+    if (progress.status === 'returned' || progress.status === 'cancelled') return refused('already_returned', readState(this.store, guestId).points.balance, progress.status);
+    // A cancellation undoes the whole check as if it never happened: only before any return.
+    if (req.cancel === true && progress.returned > 0) return refused('cancel_after_return', readState(this.store, guestId).points.balance, progress.status);
 
     // What this refund returns, in money and units.
     const returnedQty = [...progress.returnedQty];
@@ -715,7 +718,7 @@ export class GuestActor {
       postings.push([`deposit_paid:${dep.account}`, depositAccount(guestId, dep.account), depositDelta]);
     }
 
-    const status = full ? 'returned' : 'partially_returned';
+    const status = req.cancel === true ? 'cancelled' : full ? 'returned' : 'partially_returned';
     state = this.append(guestId, { ...state, points, ...(accounts === undefined ? {} : { accounts }) }, now, {
       kind: 'refund',
       time: new Date(now).toISOString(),

@@ -283,6 +283,8 @@ export interface RefundKeyRecord {
   transactionId: string;
   lines: string;
   amount: number;
+  /** A cancellation of the check, not a refund. */
+  cancel?: boolean;
   result: RefundResult;
 }
 

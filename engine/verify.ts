@@ -156,7 +156,8 @@ export function verifyStore(store: Store): VerifyReport {
     if (p.returned > paid) report({ what: 'no more returned than committed', where: transactionId, expected: paid, found: p.returned });
     if (p.accrualReversed > check.accrued) report({ what: 'no more accrual reversed than accrued', where: transactionId, expected: check.accrued, found: p.accrualReversed });
     if (p.spentRestored > check.spent) report({ what: 'no more points restored than spent', where: transactionId, expected: check.spent, found: p.spentRestored });
-    if ((p.status === 'returned' && p.returned !== paid) || (p.status !== 'returned' && p.returned === paid && paid > 0)) {
+    const closed = p.status === 'returned' || p.status === 'cancelled';
+    if ((closed && p.returned !== paid) || (!closed && p.returned === paid && paid > 0)) {
       report({ what: 'a check is returned exactly when all its money is', where: transactionId, found: `${p.status} ${p.returned}/${paid}` });
     }
   }

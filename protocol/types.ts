@@ -355,6 +355,12 @@ export interface RefundRequest {
   lines?: RefundLine[];
   /** Return this much money, minor units. */
   amount?: number;
+  /**
+   * Cancel the check instead: everything reversed, as if it never happened (a
+   * cashier's mistake, a voided receipt); only while nothing of it was returned.
+   * Its status becomes `cancelled`. Not with `lines` or `amount`.
+   */
+  cancel?: boolean;
 }
 
 export type RefundOutcome =
@@ -366,9 +372,11 @@ export type RefundOutcome =
   | 'transaction_not_found'
   | 'guest_merged'
   | 'already_returned'
-  | 'refund_exceeds_check';
+  | 'refund_exceeds_check'
+  | 'cancel_after_return'
+  | 'exists_with_different_cancel';
 
-export type CheckStatus = 'committed' | 'partially_returned' | 'returned';
+export type CheckStatus = 'committed' | 'partially_returned' | 'returned' | 'cancelled';
 
 export interface RefundResult {
   outcome: RefundOutcome;

@@ -365,7 +365,7 @@ export function validateCancel(value: unknown): CancelRequest {
   return { outlet: str(o, 'outlet', L.id_chars_max), holdId: holdId(o, 'holdId') };
 }
 
-const REFUND_FIELDS = new Set(['outlet', 'idempotencyKey', 'transactionId', 'lines', 'amount']);
+const REFUND_FIELDS = new Set(['outlet', 'idempotencyKey', 'transactionId', 'lines', 'amount', 'cancel']);
 const REFUND_LINE_FIELDS = new Set(['line', 'quantity']);
 
 export function validateRefund(value: unknown): RefundRequest {
@@ -379,6 +379,10 @@ export function validateRefund(value: unknown): RefundRequest {
     transactionId,
   };
   if (o.lines !== undefined && o.amount !== undefined) fail('amount', 'cannot be given with lines; return either lines or an amount');
+  if (optBool(o, 'cancel') === true) {
+    if (o.lines !== undefined || o.amount !== undefined) fail('cancel', 'cancels the whole check: give neither lines nor an amount');
+    out.cancel = true;
+  }
   if (o.amount !== undefined) out.amount = int(o, 'amount', 1, L.check_total_minor_max);
   if (o.lines !== undefined) {
     if (!Array.isArray(o.lines)) fail('lines', 'must be an array of { line, quantity }');
