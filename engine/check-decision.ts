@@ -136,6 +136,11 @@ export interface DecideArgs {
   now: number;
   /** Promotion id → what its budget has left; read only when promotions run. */
   budgets: () => Record<string, number>;
+  /**
+   * Whether the evaluation explains itself (every promotion's verdict, lines'
+   * applied / rejected); default false: only what applied, all a check needs.
+   */
+  explain?: boolean;
 }
 
 /** Decides the check. `check.pointsToSpend` must already be within the cap for the money figures to be final. */
@@ -160,7 +165,7 @@ export function decideCheck(a: DecideArgs, paidWithPoints?: number): CheckDecisi
     guest: guestContext(a.guestId, a.state, a.profile, keys, program.id),
     budgets: a.budgets(),
   };
-  const ev = evaluate(c.rules, ctx);
+  const ev = evaluate(c.rules, ctx, { explain: a.explain === true });
   const net = total - ev.discount;
   const lineNets = ev.lines.map((l) => l.net);
   let pointsCap = pointsCapOf(program, net);

@@ -64,6 +64,7 @@ export function evaluateCheck(store: Store, config: ConfigSnapshot, guestId: str
       check: { outlet: req.outlet, lines: req.lines, pointsToSpend: req.pointsToSpend ?? 0 },
       now: checkTime(req.time, now),
       budgets: () => budgetsLeft(store, config),
+      explain: req.explain === true,
     },
     available,
   );

@@ -26,8 +26,10 @@
 //
 // Speed: an expression of the usual shapes is also compiled to closures
 // (cel-fast.ts) that read the plain values (CelData) and never write them; they
-// give cel-js's outcome or leave the run to cel-js, so cel-js remains the
-// definition of every outcome.
+// give cel-js's outcome, its usual runtime errors included (a missing map key, an
+// index out of range, division by zero: decided without throwing, as a guest
+// without counters or attributes makes them common), or leave the run to cel-js,
+// so cel-js remains the definition of every outcome.
 
 import { Environment, type ASTNode } from '@marcbachmann/cel-js';
 import { compileFast, NOT_HERE, plainAccounts, plainCheck, plainGuest, plainTime, type CompiledCel, type MessageFields, type PlainVariables } from './cel-fast.js';

@@ -211,6 +211,8 @@ export class LineMatches {
   #included = new Float64Array(0);
   #excluded = new Float64Array(0);
   #stamp = 0;
+  /** The lines of every match, reused by every evaluation (evaluations never nest). */
+  readonly #selection = new Selection();
 
   get count(): number {
     return this.#everyLine.length;
@@ -237,25 +239,57 @@ export class LineMatches {
     return index;
   }
 
-  /** Per match, the indexes of the lines it selects, ascending. */
-  select(lines: readonly PreparedLine[]): number[][] {
+  /**
+   * Per match, the indexes of the lines it selects, ascending: the selection's
+   * lines[index × stride .. end[index]). The selection is this object's, and the
+   * next select overwrites it.
+   */
+  select(lines: readonly PreparedLine[]): Selection {
     const count = this.count;
-    const selected = new Array<number[]>(count);
-    for (let k = 0; k < count; k++) selected[k] = [];
+    const n = lines.length;
+    const out = this.#selection.reset(count, n);
+    const flat = out.lines;
+    const end = out.end;
     const everyLine = this.#everyLine;
     const included = this.#included;
     const excluded = this.#excluded;
-    for (let i = 0; i < lines.length; i++) {
+    for (let i = 0; i < n; i++) {
       const line = lines[i]!;
       const stamp = ++this.#stamp;
       mark(this.#include, line, included, stamp);
       mark(this.#exclude, line, excluded, stamp);
       for (let k = 0; k < count; k++) {
-        if ((everyLine[k] === 1 || included[k] === stamp) && excluded[k] !== stamp) selected[k]!.push(i);
+        if ((everyLine[k] === 1 || included[k] === stamp) && excluded[k] !== stamp) flat[end[k]++] = i;
       }
     }
-    return selected;
+    return out;
   }
+}
+
+/**
+ * The lines each line match selects in one check, flat: match k's are
+ * lines[k × stride .. end[k]), ascending. Plain arrays of small integers, grown to
+ * the largest check and configuration seen and reused, so a check allocates none.
+ */
+export class Selection {
+  lines: number[] = [];
+  end: number[] = [];
+  /** The room each match has: the number of lines of the check. */
+  stride = 0;
+
+  reset(count: number, n: number): this {
+    if (this.lines.length < count * n) this.lines = zeros(Math.max(count * n, this.lines.length * 2));
+    if (this.end.length < count) this.end = zeros(Math.max(count, this.end.length * 2));
+    for (let k = 0; k < count; k++) this.end[k] = k * n;
+    this.stride = n;
+    return this;
+  }
+}
+
+function zeros(c: number): number[] {
+  const a: number[] = [];
+  for (let i = 0; i < c; i++) a.push(0);
+  return a;
 }
 
 interface ValueIndexes {
@@ -505,15 +539,17 @@ export function compileCondition(c: Condition, env: ConditionEnv): Predicate {
       const match = env.lineMatches.add(c.match);
       const { minQuantity, minSum, minLines } = c;
       return (s) => {
-        const matched = s.matched(match);
+        const sel = s.selection();
+        const from = match * sel.stride;
+        const to = sel.end[match]!;
         let quantity = 0;
         let sum = 0;
-        for (let k = 0; k < matched.length; k++) {
-          const line = s.lines[matched[k]!]!;
+        for (let k = from; k < to; k++) {
+          const line = s.lines[sel.lines[k]!]!;
           quantity += line.quantity;
           sum += line.sum;
         }
-        const count = matched.length;
+        const count = to - from;
         return count > 0 && quantity >= minQuantity && sum >= minSum && count >= minLines;
       };
     }

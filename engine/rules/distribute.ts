@@ -42,9 +42,8 @@ export function apportionInto(amount: number, weights: ArrayLike<number>, n: num
 
 type Shares = { [i: number]: number };
 
-// Remainders and the order of the largest, reused (a split never nests).
+// Remainders, reused (a split never nests).
 let remainders = new Float64Array(64);
-let largest = new Int32Array(64);
 
 function split(amount: number, weights: ArrayLike<number>, n: number, shares: Shares, bounded: boolean): void {
   let total = 0;
@@ -68,10 +67,7 @@ function split(amount: number, weights: ArrayLike<number>, n: number, shares: Sh
     for (let i = 0; i < n; i++) shares[i] = weights[i]!;
     return;
   }
-  if (remainders.length < n) {
-    remainders = new Float64Array(Math.max(n, remainders.length * 2));
-    largest = new Int32Array(remainders.length);
-  }
+  if (remainders.length < n) remainders = new Float64Array(Math.max(n, remainders.length * 2));
   const rest = remainders;
   let given = 0;
   // amount × w ≤ amount × total; below 2^53 plain arithmetic is exact.
@@ -102,21 +98,24 @@ function split(amount: number, weights: ArrayLike<number>, n: number, shares: Sh
       given += shares[i]!;
     }
   }
-  const left = amount - given; // < n: each floor loses less than one unit
+  let left = amount - given; // < n: each floor loses less than one unit
   if (left === 0) return;
   if (n <= 16) {
-    // Few lines: one pass keeps the `left` largest remainders in order (an equal
-    // one does not pass an earlier line), as picking the largest `left` times would.
-    const top = largest;
-    let m = 0;
-    for (let i = 0; i < n; i++) {
-      const r = rest[i]!;
-      if (m === left && rest[top[m - 1]!]! >= r) continue;
-      let j = m < left ? m++ : m - 1;
-      for (; j > 0 && rest[top[j - 1]!]! < r; j--) top[j] = top[j - 1]!;
-      top[j] = i;
+    // Few lines: the largest remainder left, `left` times (the first of equal ones:
+    // the lower index), each taken out of the running once it got its unit.
+    for (; left > 0; left--) {
+      let best = 0;
+      let largestRest = -1;
+      for (let i = 0; i < n; i++) {
+        const r = rest[i]!;
+        if (r > largestRest) {
+          largestRest = r;
+          best = i;
+        }
+      }
+      shares[best] += 1;
+      rest[best] = -1;
     }
-    for (let k = 0; k < left; k++) shares[top[k]!] += 1;
     return;
   }
   const order = new Array<number>(n);

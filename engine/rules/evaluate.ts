@@ -29,15 +29,38 @@
 //
 // Speed: an evaluation allocates little beyond its answer. The promotions' outcomes
 // (per-line arrays) come from a pool kept per configuration, the working arrays of
-// the effects from scratch shared by every evaluation (evaluations never nest:
-// nothing here calls back); both are zeroed when taken, and nothing reused is ever
-// part of the answer.
+// the effects from scratch shared by every evaluation, the lines of every line match
+// from the compiled rules (evaluations never nest: nothing here calls back); all are
+// zeroed when taken, and nothing reused is ever part of the answer (but for the one
+// frozen empty list below). A discount over the whole check (the usual check-level
+// one) is split over what is left of the lines directly.
+//
+// Explanations are optional (`explain: false`, what a check needs): the same
+// decisions, discounts, accruals and the rest, but no reasons are written (per line
+// or per promotion), lines carry no `applied` / `rejected` (one frozen empty array),
+// and `promotions` holds only those that applied. Whatever only an explanation reads
+// (why a line got nothing, which lines a promotion touched, detail strings) is then
+// not kept.
 
 import assert from 'node:assert/strict';
 import { apportionInto, distributeInto, percentOf } from './distribute.js';
 import type { CompiledAccrual, CompiledPromotion, CompiledRules, CompiledSettings } from './compile.js';
 import type { Accrual, CounterIncrement, Evaluation, LineResult, PointsPaymentLimit, PromotionExplanation, Reason, RulesContext, Usage } from './model.js';
 import { EvalState } from './state.js';
+
+export interface EvaluateOptions {
+  /**
+   * true (the default): every promotion's verdict with its reason and detail, and per
+   * line the promotions that gave it something (`applied`) or not (`rejected`).
+   * false: `promotions` only the applied ones (in rank order, with what they gave),
+   * lines' `applied` and `rejected` empty (one frozen empty array, shared); everything
+   * else the same, field for field.
+   */
+  explain?: boolean;
+}
+
+/** Whether the evaluation under way explains itself (evaluations never nest). */
+let explaining = true;
 
 /** Why a promotion or one of its lines gave nothing; the reason follows from the detail. */
 function reasonOf(detail: string): Reason {
@@ -81,6 +104,8 @@ class Scratch {
   selFree: PerLine = [];
   /** clip: what a capped promotion keeps per line. */
   kept: PerLine = [];
+  /** best_per_line: the value of each line's winner so far. */
+  best: PerLine = [];
   /** One accrual effect: its lines, their weights, the amount per line (and capped). */
   acc: PerLine = [];
   accWeight: PerLine = [];
@@ -92,6 +117,9 @@ class Scratch {
   /** answer: lines in an applied promotion, lines discounted by one. */
   inPromotion: PerLine = [];
   discounted: PerLine = [];
+  /** Without explanations: the touched lines of every outcome, written and never read; the lines' discounts. */
+  sink: PerLine = [];
+  lineDiscount: PerLine = [];
 
   /** Makes room for n lines; the arrays of pooled outcomes follow on their next take. */
   ensure(n: number): void {
@@ -110,6 +138,7 @@ class Scratch {
     this.selShares = perLine(c);
     this.selFree = perLine(c);
     this.kept = perLine(c);
+    this.best = perLine(c);
     this.acc = perLine(c);
     this.accWeight = perLine(c);
     this.accPer = perLine(c);
@@ -117,6 +146,8 @@ class Scratch {
     this.orderPrice = perLine(c);
     this.inPromotion = perLine(c);
     this.discounted = perLine(c);
+    this.sink = perLine(c);
+    this.lineDiscount = perLine(c);
   }
 
   /** Nothing wrote into the shared zeros and nulls. */
@@ -160,8 +191,9 @@ interface Outcome {
   won: PerLine | null;
   /** In the answer: it applied. */
   applied: boolean;
-  /** The arrays this outcome owns, which the fields above point to when it writes them. */
+  /** The arrays this outcome owns, which the fields above point to when it writes them; their length. */
   readonly own: OwnArrays;
+  readonly capacity: number;
 }
 
 interface OwnArrays {
@@ -210,31 +242,42 @@ class OutcomePool {
    * false for one that will give nothing (a contestant that won no line), all zeros.
    */
   take(p: CompiledPromotion, n: number, valued: boolean, touched: PerLine | null = null, gives = true): Outcome {
-    let o = this.#all[this.#used];
-    if (o === undefined) {
+    const all = this.#all;
+    const used = this.#used++;
+    let o = all[used];
+    if (o === undefined || o.capacity < n) {
       o = emptyOutcome(p, ownArrays(scratch.capacity));
-      this.#all.push(o);
-    } else if (o.own.disc.length < n) {
-      o = emptyOutcome(p, ownArrays(scratch.capacity));
-      this.#all[this.#used] = o;
+      if (used < all.length) all[used] = o;
+      else all.push(o);
     }
-    this.#used++;
     const own = o.own;
     const z = scratch.zeros;
-    const discounts = gives && p.discounts.length > 0;
-    valued &&= p.lineEffects;
+    const discounts = gives && p.hasDiscount;
+    const lineEffects = p.lineEffects;
     o.p = p;
     o.n = n;
-    o.disc = discounts ? zeroed(own.disc, n) : z;
+    if (discounts) {
+      const disc = own.disc;
+      const units = own.units;
+      for (let i = 0; i < n; i++) {
+        disc[i] = 0;
+        units[i] = 0;
+      }
+      o.disc = disc;
+      o.units = units;
+    } else {
+      o.disc = z;
+      o.units = z;
+    }
     o.discTotal = 0;
     o.acc = gives && p.accruals.length > 0 ? zeroed(own.acc, n) : z;
     o.accTotal = 0;
+    valued &&= lineEffects;
     o.valued = valued;
     o.value = valued ? zeroed(own.value, n) : z;
-    if (o.accruals.length > 0) o.accruals.length = 0;
+    if (o.accruals.length > 0) o.accruals = []; // not `length = 0`: a call into the runtime
     o.points = 0;
-    o.units = discounts ? zeroed(own.units, n) : z;
-    o.touched = touched ?? (p.lineEffects ? zeroed(own.touched, n) : scratch.untouched);
+    o.touched = touched ?? (!lineEffects ? scratch.untouched : explaining ? zeroed(own.touched, n) : scratch.sink);
     o.why = scratch.nulls;
     o.ownWhy = false;
     o.zero = null;
@@ -267,6 +310,7 @@ function emptyOutcome(p: CompiledPromotion, own: OwnArrays): Outcome {
     won: null,
     applied: false,
     own,
+    capacity: own.disc.length,
   };
 }
 
@@ -283,8 +327,9 @@ function poolOf(rules: CompiledRules): OutcomePool {
   return pool;
 }
 
-/** Records why line i got nothing from o, unless a reason is already there. */
+/** Records why line i got nothing from o, unless a reason is already there (only for an explanation). */
 function because(o: Outcome, i: number, detail: string, replace = false): void {
+  if (!explaining) return;
   if (!o.ownWhy) {
     const why = (o.why = o.own.why);
     for (let k = 0; k < o.n; k++) why[k] = null;
@@ -366,7 +411,7 @@ function qualify(p: CompiledPromotion, s: EvalState, settings: CompiledSettings,
   for (let i = 0; i < clauses.length; i++) {
     const clause = clauses[i]!;
     s.celError = null;
-    if (!clause.test(s)) return v.reject(p, 'condition', s.celError === null ? clause.label : `${clause.label}:cel_error:${s.celError}`);
+    if (!clause.test(s)) return v.reject(p, 'condition', s.celError === null || !explaining ? clause.label : `${clause.label}:cel_error:${s.celError}`);
   }
   if (p.usesLimited) {
     const uses = p.limits.usesPerGuest;
@@ -402,12 +447,44 @@ function applyDiscounts(o: Outcome, s: EvalState, left: PerLine): void {
   const { disc, touched } = o;
   const discounts = o.p.discounts;
   let cap = unitsLeft(o.p, s);
+  const selection = s.selection();
+  const matched = selection.lines;
+  const n = lines.length;
   for (let e = 0; e < discounts.length; e++) {
     const d = discounts[e]!;
-    const matched = s.matched(d.lines);
+    const from = d.lines * selection.stride;
+    const to = selection.end[d.lines]!;
+    if (cap === null && to - from === n && (d.kind === 'percent' || d.kind === 'amount')) {
+      // A share of the whole check (every line, no unit cap, the usual check-level
+      // discount): the weights are what is left of the lines, as they are. A line
+      // with nothing left weighs 0 and gets 0 (its remainder is 0, and fewer units
+      // are left over than there are positive remainders), as when left out.
+      let b = 0;
+      for (let i = 0; i < n; i++) {
+        if (explaining) {
+          touched[i] = 1;
+          if (left[i] === 0) because(o, i, 'nothing_left');
+        }
+        b += left[i]!;
+      }
+      if (b === 0) continue;
+      distributeInto(d.kind === 'percent' ? percentOf(b, d.value) : Math.min(d.value, b), left, n, shares);
+      const discUnits = o.units;
+      let total = o.discTotal;
+      for (let i = 0; i < n; i++) {
+        const x = shares[i]!;
+        if (x === 0) continue;
+        disc[i] += x;
+        total += x;
+        left[i] -= x;
+        discUnits[i] += lines[i]!.quantity;
+      }
+      o.discTotal = total;
+      continue;
+    }
     let count = 0;
     let b = 0;
-    for (let k = 0; k < matched.length; k++) {
+    for (let k = from; k < to; k++) {
       const i = matched[k]!;
       const line = lines[i]!;
       touched[i] = 1;
@@ -481,12 +558,15 @@ function nthFree(every: number, maxFree: number | null, count: number, s: EvalSt
   for (let k = 0; k < count; k++) total += units[k]!;
   let free = Math.floor(total / every);
   if (maxFree !== null) free = Math.min(free, maxFree);
+  for (let k = 0; k < count; k++) {
+    shares[k] = 0;
+    given[k] = 0;
+  }
+  if (free === 0) return;
   order.length = count;
   for (let k = 0; k < count; k++) {
     order[k] = k;
     orderPrice[k] = s.lines[sel[k]!]!.unitPrice;
-    shares[k] = 0;
-    given[k] = 0;
   }
   order.sort(cheaperFirst);
   for (let j = 0; j < count; j++) {
@@ -554,11 +634,12 @@ function applyAccruals(o: Outcome, s: EvalState, settings: CompiledSettings, net
   if (m.check !== null) cap = m.check;
   if (m.day !== null) cap = Math.min(cap, Math.max(0, m.day - (u?.accruedDay ?? 0)));
   if (m.month !== null) cap = Math.min(cap, Math.max(0, m.month - (u?.accruedMonth ?? 0)));
+  const selection = s.selection();
+  const matched = selection.lines;
   for (let e = 0; e < p.accruals.length; e++) {
     const a = p.accruals[e]!;
-    const matched = s.matched(a.lines);
     let count = 0;
-    for (let k = 0; k < matched.length; k++) {
+    for (let k = a.lines * selection.stride, to = selection.end[a.lines]!; k < to; k++) {
       const i = matched[k]!;
       const line = lines[i]!;
       o.touched[i] = 1;
@@ -669,14 +750,24 @@ function runBest(s: EvalState, settings: CompiledSettings, candidates: readonly 
     if (p.exempt || !p.lineEffects) others.push(outcomes.take(p, n, false));
     else contestants.push(outcomes.take(p, n, true));
   }
-  // Each contestant alone, on the whole lines.
+  // Each contestant alone, on the whole lines. `left` is the lines' sums again
+  // unless the one before discounted something (a discount clipped to nothing gave
+  // back all it took).
+  for (let i = 0; i < n; i++) left[i] = sums[i]!;
+  let dirty = false;
   for (let k = 0; k < contestants.length; k++) {
     const o = contestants[k]!;
-    for (let i = 0; i < n; i++) left[i] = sums[i]!;
+    if (dirty) for (let i = 0; i < n; i++) left[i] = sums[i]!;
     if (o.p.discounts.length > 0) {
       applyDiscounts(o, s, left);
       if (o.p.discountCapped) clip(o, n, promotionCap(o, s), left, 'max_discount');
-      for (let i = 0; i < n; i++) o.value[i] += o.disc[i]! * 100;
+      dirty = o.discTotal > 0;
+      if (dirty) {
+        const { value, disc } = o;
+        for (let i = 0; i < n; i++) value[i] += disc[i]! * 100;
+      }
+    } else {
+      dirty = false;
     }
     applyAccruals(o, s, settings, left, scratch.zeros);
   }
@@ -687,20 +778,31 @@ function runBest(s: EvalState, settings: CompiledSettings, candidates: readonly 
       if (!alone.p.blockable) continue;
       const o = outcomes.take(alone.p, n, false, alone.touched);
       o.dropped = 'item_blocks_check';
-      o.why = o.own.why.fill('item_blocks_check', 0, n);
-      o.ownWhy = true;
+      if (explaining) {
+        o.why = o.own.why.fill('item_blocks_check', 0, n);
+        o.ownWhy = true;
+      }
       blocked.push(o);
     }
     contestants = contestants.filter((o) => !o.p.blockable);
   }
+  // Every line to its most valuable contestant, the first by rank among equals.
   const winner = outcomes.winner;
+  const best = scratch.best;
   for (let i = 0; i < n; i++) {
-    let w: Outcome | null = null;
-    for (let k = 0; k < contestants.length; k++) {
-      const o = contestants[k]!;
-      if (o.value[i]! > 0 && (w === null || o.value[i]! > w.value[i]!)) w = o;
+    winner[i] = null;
+    best[i] = 0;
+  }
+  for (let k = 0; k < contestants.length; k++) {
+    const o = contestants[k]!;
+    const value = o.value;
+    for (let i = 0; i < n; i++) {
+      const v = value[i]!;
+      if (v > best[i]!) {
+        winner[i] = o;
+        best[i] = v;
+      }
     }
-    winner[i] = w;
   }
   // Winners keep their lines' discounts; everyone else's are given back.
   const final: Outcome[] = [];
@@ -719,7 +821,7 @@ function runBest(s: EvalState, settings: CompiledSettings, candidates: readonly 
           o.discTotal += alone.disc[i]!;
           o.units[i] = alone.units[i]!;
         }
-      } else if (alone.touched[i] === 1 && w !== null) {
+      } else if (explaining && alone.touched[i] === 1 && w !== null) {
         because(o, i, w.p.bestDetail, true);
       }
     }
@@ -731,7 +833,9 @@ function runBest(s: EvalState, settings: CompiledSettings, candidates: readonly 
   let given = 0;
   for (const o of final) {
     clip(o, n, Math.max(0, room - given), null, 'check_max_discount');
-    for (let i = 0; i < n; i++) left[i] -= o.disc[i]!;
+    if (o.discTotal === 0) continue;
+    const disc = o.disc;
+    for (let i = 0; i < n; i++) left[i] -= disc[i]!;
     given += o.discTotal;
   }
   applyInOrder(others, s, settings, left, given);
@@ -783,7 +887,8 @@ function pointsPayment(settings: CompiledSettings, lines: readonly LineResult[])
   return { account: pp.account, moneyMax, pointsMax };
 }
 
-export function evaluate(rules: CompiledRules, ctx: RulesContext): Evaluation {
+export function evaluate(rules: CompiledRules, ctx: RulesContext, options?: EvaluateOptions): Evaluation {
+  explaining = options?.explain !== false;
   const s = new EvalState(ctx, ctx.check.timeZone ?? rules.timeZone, rules.itemTags, rules.lineMatches, rules.periodAnswers);
   const partner = ctx.check.partner;
   const settings = (partner !== undefined ? rules.partnerSettings.get(partner) : undefined) ?? rules.settings;
@@ -793,9 +898,15 @@ export function evaluate(rules: CompiledRules, ctx: RulesContext): Evaluation {
   const outcomes = poolOf(rules);
 
   let pool: CompiledPromotion[] = [];
+  // Whether the pool holds an exclusive promotion (not stacking-exempt), one with a budget.
+  let anyExclusive = false;
+  let anyBudget = false;
   for (let k = 0; k < rules.promotions.length; k++) {
     const p = rules.promotions[k]!;
-    if (qualify(p, s, settings, verdict)) pool.push(p);
+    if (!qualify(p, s, settings, verdict)) continue;
+    pool.push(p);
+    anyExclusive ||= p.exclusive && !p.exempt;
+    anyBudget ||= p.limits.budget !== null;
   }
   if (settings.blockPromotions && s.anyPos) {
     for (const p of pool) verdict.set(p, 'stacking', 'pos_promotion_in_check');
@@ -806,22 +917,26 @@ export function evaluate(rules: CompiledRules, ctx: RulesContext): Evaluation {
   // Each turn removes at least one promotion, so the loop ends.
   let run: Run;
   for (;;) {
-    const exclusive = pool.find((p) => p.exclusive && !p.exempt);
+    const exclusive = anyExclusive ? pool.find((p) => p.exclusive && !p.exempt) : undefined;
     const candidates = exclusive === undefined ? pool : pool.filter((p) => p === exclusive || p.exempt);
     run = settings.stacking === 'all' ? runAll(s, settings, candidates, outcomes) : runBest(s, settings, candidates, outcomes);
-    let over = false;
-    for (const o of run.outcomes) {
-      const budget = o.p.limits.budget;
-      if (budget === null || !gave(o) || !((budget.unit === 'money' ? o.discTotal : o.points + o.p.topUpPoints) > budgetLeft(o.p, s))) continue;
-      verdict.set(o.p, 'budget', 'budget');
-      over = true;
+    // Whether a promotion of the pool got a verdict in this turn.
+    let removed = false;
+    if (anyBudget) {
+      for (const o of run.outcomes) {
+        const budget = o.p.limits.budget;
+        if (budget === null || !gave(o) || !((budget.unit === 'money' ? o.discTotal : o.points + o.p.topUpPoints) > budgetLeft(o.p, s))) continue;
+        verdict.set(o.p, 'budget', 'budget');
+        removed = true;
+      }
     }
     const ex = exclusive === undefined ? undefined : run.outcomes.find((o) => o.p === exclusive);
-    if (ex !== undefined && !over && (ex.dropped !== null || !gave(ex))) {
-      const detail = ex.dropped ?? ex.zero ?? (anyTouched(ex, n) ? 'nothing_left' : 'no_matching_lines');
+    if (ex !== undefined && !removed && (ex.dropped !== null || !gave(ex))) {
+      const detail = ex.dropped ?? ex.zero ?? (explaining && anyTouched(ex, n) ? 'nothing_left' : 'no_matching_lines');
       verdict.set(ex.p, reasonOf(detail), detail);
+      removed = true;
     }
-    if (pool.some((p) => verdict.has(p))) {
+    if (removed) {
       pool = pool.filter((p) => !verdict.has(p));
       continue;
     }
@@ -835,11 +950,11 @@ export function evaluate(rules: CompiledRules, ctx: RulesContext): Evaluation {
     } else if (gave(o)) {
       o.applied = true;
     } else {
-      const detail = o.zero ?? (anyTouched(o, n) ? 'nothing_left' : 'no_matching_lines');
+      const detail = o.zero ?? (explaining && anyTouched(o, n) ? 'nothing_left' : 'no_matching_lines');
       verdict.set(o.p, reasonOf(detail), detail);
     }
   }
-  const result = answer(rules, settings, s, run, verdict, n);
+  const result = explaining ? answer(rules, settings, s, run, verdict, n) : answerLean(settings, s, run, n);
   if (!scratch.sharedIntact(n)) assert(false, 'evaluate: an outcome wrote into the shared zeros');
   return result;
 }
@@ -853,11 +968,7 @@ function answer(rules: CompiledRules, settings: CompiledSettings, s: EvalState, 
     lines[i] = { index: i, sum: line.sum, discount: 0, net: line.sum, applied: [], rejected: [], pointsPayable: true, baseAccrual: true };
   }
   const promotions = explanations(rules, verdict);
-  const accruals: Accrual[] = [];
-  const counters: CounterIncrement[] = [];
-  const usage: Usage[] = [];
-  const actions: Evaluation['actions'] = [];
-  const messages: Evaluation['messages'] = [];
+  const out: Parts = { accruals: [], counters: [], actions: [], messages: [], usage: [], promotions };
   // One pass in rank order: what each promotion gave each line, or why a line it
   // touched got nothing (one that did not apply gave no line anything); then what
   // an applied one accrues, counts, does and shows.
@@ -887,18 +998,82 @@ function answer(rules: CompiledRules, settings: CompiledSettings, s: EvalState, 
       }
     }
     if (!o.applied) continue;
-    for (let k = 0; k < o.accruals.length; k++) accruals.push(o.accruals[k]!);
-    for (const c of p.counters) {
-      const by = c.perUnit ? c.by * matchedUnits(s, c.lines) : c.by;
-      if (by !== 0) counters.push({ promotion: p.id, counter: c.counter, by });
-    }
-    for (let k = 0; k < p.actions.length; k++) actions.push(p.actions[k]!);
-    for (let k = 0; k < p.messages.length; k++) messages.push(p.messages[k]!);
-    usage.push({ promotion: p.id, discount: o.discTotal, points: o.points + p.topUpPoints, units });
+    addApplied(o, s, units, out);
     const e = promotions[p.rank]!; // promotions are in rank order
     e.discount = o.discTotal;
     e.accrual = o.accTotal;
   }
+  return finish(settings, s, lines, inPromotion, discounted, out);
+}
+
+/** What an applied promotion adds to the answer besides its lines: accruals, counters, actions, messages, usage. */
+function addApplied(o: Outcome, s: EvalState, units: number, out: Parts): void {
+  const p = o.p;
+  for (let k = 0; k < o.accruals.length; k++) out.accruals.push(o.accruals[k]!);
+  for (const c of p.counters) {
+    const by = c.perUnit ? c.by * matchedUnits(s, c.lines) : c.by;
+    if (by !== 0) out.counters.push({ promotion: p.id, counter: c.counter, by });
+  }
+  for (let k = 0; k < p.actions.length; k++) out.actions.push(p.actions[k]!);
+  for (let k = 0; k < p.messages.length; k++) out.messages.push(p.messages[k]!);
+  out.usage.push({ promotion: p.id, discount: o.discTotal, points: o.points + p.topUpPoints, units });
+}
+
+/** The answer's lists, filled in rank order of the applied promotions. */
+interface Parts {
+  accruals: Accrual[];
+  counters: CounterIncrement[];
+  actions: Evaluation['actions'];
+  messages: Evaluation['messages'];
+  usage: Usage[];
+  promotions: PromotionExplanation[];
+}
+
+/** A line's lists without explanations: empty, one frozen array shared by every line. */
+const NO_APPLIED = Object.freeze([]) as unknown as LineResult['applied'];
+const NO_REJECTED = Object.freeze([]) as unknown as LineResult['rejected'];
+
+/** The answer without explanations: what applied, and only that. */
+function answerLean(settings: CompiledSettings, s: EvalState, run: Run, n: number): Evaluation {
+  const inPromotion = zeroed(scratch.inPromotion, n);
+  const discounted = zeroed(scratch.discounted, n);
+  const lineDiscount = zeroed(scratch.lineDiscount, n);
+  const out: Parts = { accruals: [], counters: [], actions: [], messages: [], usage: [], promotions: [] };
+  const outcomes = run.outcomes;
+  for (let k = 0; k < outcomes.length; k++) {
+    const o = outcomes[k]!;
+    if (!o.applied) continue;
+    const p = o.p;
+    let units = 0;
+    if (p.lineEffects) {
+      const { disc, acc, units: u } = o;
+      const marks = p.marksLines;
+      for (let i = 0; i < n; i++) {
+        const d = disc[i]!;
+        units += u[i]!;
+        if (d > 0 || acc[i]! > 0) {
+          lineDiscount[i] += d;
+          if (marks) {
+            inPromotion[i] = 1;
+            if (d > 0) discounted[i] = 1;
+          }
+        }
+      }
+    }
+    addApplied(o, s, units, out);
+    out.promotions.push({ promotion: p.id, applied: true, discount: o.discTotal, accrual: o.accTotal });
+  }
+  const lines: LineResult[] = new Array(n);
+  for (let i = 0; i < n; i++) {
+    const sum = s.lines[i]!.sum;
+    lines[i] = { index: i, sum, discount: lineDiscount[i]!, net: sum, applied: NO_APPLIED, rejected: NO_REJECTED, pointsPayable: true, baseAccrual: true };
+  }
+  return finish(settings, s, lines, inPromotion, discounted, out);
+}
+
+/** Nets, the program's own accrual and payment with points per line; the answer. */
+function finish(settings: CompiledSettings, s: EvalState, lines: LineResult[], inPromotion: PerLine, discounted: PerLine, out: Parts): Evaluation {
+  const n = lines.length;
   const pp = settings.pointsPayment;
   const noAccrual = settings.blockAccrual && s.anyPos;
   const noPoints = settings.blockPointsPayment && s.anyPos;
@@ -911,7 +1086,7 @@ function answer(rules: CompiledRules, settings: CompiledSettings, s: EvalState, 
     const posExcluded = settings.excludePosLines && line.pos;
     r.baseAccrual = !noAccrual && !posExcluded && (settings.stacking === 'all' && settings.baseAccrualOnPromotionalLines ? true : inPromotion[i] === 0);
     if (pp === null) continue;
-    let payable = !noPoints && !posExcluded && !pp.forbiddenItems.has(line.itemCode) && !pp.forbiddenCategories.has(line.category);
+    let payable = !noPoints && !posExcluded && !(pp.forbiddenItems.size > 0 && pp.forbiddenItems.has(line.itemCode)) && !(pp.forbiddenCategories.size > 0 && pp.forbiddenCategories.has(line.category));
     if (pp.promotionalLines === 'not_payable') payable &&= inPromotion[i] === 0;
     else if (pp.promotionalLines === 'payable_if_accrues') payable &&= discounted[i] === 0;
     r.pointsPayable = payable;
@@ -920,13 +1095,13 @@ function answer(rules: CompiledRules, settings: CompiledSettings, s: EvalState, 
     total: s.total,
     discount,
     lines,
-    accruals,
-    counters,
-    actions,
-    messages,
+    accruals: out.accruals,
+    counters: out.counters,
+    actions: out.actions,
+    messages: out.messages,
     pointsPayment: pointsPayment(settings, lines),
-    usage,
-    promotions,
+    usage: out.usage,
+    promotions: out.promotions,
   };
 }
 
@@ -944,9 +1119,9 @@ function explanations(rules: CompiledRules, verdict: Verdicts): PromotionExplana
   return promotions;
 }
 
-function matchedUnits(s: EvalState, lines: number): number {
-  const matched = s.matched(lines);
+function matchedUnits(s: EvalState, match: number): number {
+  const selection = s.selection();
   let units = 0;
-  for (let k = 0; k < matched.length; k++) units += s.lines[matched[k]!]!.quantity;
+  for (let k = match * selection.stride, to = selection.end[match]!; k < to; k++) units += s.lines[selection.lines[k]!]!.quantity;
   return units;
 }

@@ -11,6 +11,7 @@
 //     guest: { id: 'g-1', level: 'gold', balances: { bonus: 10_000 } },
 //   });
 //   result.lines[0].discount; result.accruals; result.pointsPayment; result.promotions; // with reasons
+//   evaluate(rules, context, { explain: false });         // a check's: what applied, no reasons
 //
 // The orchestrator applies what evaluate returns (postings, counters, usage and
 // budgets, actions, messages); nothing here does I/O.
@@ -18,7 +19,7 @@
 export * from './model.js';
 export { validateRules, type ConfigError, type ValidationResult } from './validate.js';
 export { compileRules, type CompileOptions, type CompiledRules } from './compile.js';
-export { evaluate } from './evaluate.js';
+export { evaluate, type EvaluateOptions } from './evaluate.js';
 export { distribute, apportion, percentOf } from './distribute.js';
 export { compileCel, celActivation, celPlainBindings, CelInput, type CelCompileResult, type CelData, type CelProgram, type CelSourceError } from './cel.js';
 export { localTime, isTimeZone, type LocalTime } from './local-time.js';

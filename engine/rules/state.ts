@@ -5,7 +5,7 @@
 // evaluation but the period answers, which belong to the compiled rules.
 
 import { CelInput, type CelData } from './cel.js';
-import type { LineMatches, PeriodAnswers } from './compile.js';
+import type { LineMatches, PeriodAnswers, Selection } from './compile.js';
 import { dayNumberOf, localDayNumber, localTime, type LocalTime } from './local-time.js';
 import type { RulesContext } from './model.js';
 
@@ -30,16 +30,37 @@ export interface Birthday {
 }
 
 const NO_TAGS: readonly string[] = Object.freeze([]);
-const BIRTHDAY = /^(?:(\d{4})|-)-(\d{2})-(\d{2})$/;
 
+/** The number of `count` ASCII digits at `from`, or -1. */
+function digitsAt(s: string, from: number, count: number): number {
+  let n = 0;
+  for (let i = from; i < from + count; i++) {
+    const c = s.charCodeAt(i) - 48;
+    if (!(c >= 0 && c <= 9)) return -1;
+    n = n * 10 + c;
+  }
+  return n;
+}
+
+/** `YYYY-MM-DD` or `--MM-DD` (as /^(?:(\d{4})|-)-(\d{2})-(\d{2})$/ reads it), read by hand: once per check. */
 export function parseBirthday(value: string | undefined): Birthday | null {
   if (value === undefined) return null;
-  const m = BIRTHDAY.exec(value);
-  if (m === null) return null;
-  const month = Number(m[2]);
-  const day = Number(m[3]);
+  const v = typeof value === 'string' ? value : String(value);
+  let year: number | null;
+  if (v.length === 10) {
+    year = digitsAt(v, 0, 4);
+    if (year < 0) return null;
+  } else if (v.length === 7 && v.charCodeAt(0) === 45) {
+    year = null;
+  } else {
+    return null;
+  }
+  const at = v.length - 6; // -MM-DD
+  if (v.charCodeAt(at) !== 45 || v.charCodeAt(at + 3) !== 45) return null;
+  const month = digitsAt(v, at + 1, 2);
+  const day = digitsAt(v, at + 4, 2);
   if (month < 1 || month > 12 || day < 1 || day > 31) return null;
-  return { year: m[1] === undefined ? null : Number(m[1]), month, day };
+  return { year, month, day };
 }
 
 function isLeap(year: number): boolean {
@@ -76,7 +97,7 @@ export class EvalState {
   #cel: CelInput | undefined = undefined;
   readonly #matches: LineMatches;
   /** Per line match: the indexes of the lines it selects, ascending, once asked. */
-  #matched: number[][] | undefined;
+  #selection: Selection | undefined;
 
   constructor(
     readonly ctx: RulesContext,
@@ -118,10 +139,14 @@ export class EvalState {
     this.anyPos = anyPos;
   }
 
-  /** The lines that line match `index` (CompiledRules.lineMatches) selects, ascending. */
-  matched(index: number): readonly number[] {
-    // Every match's lines at once, on the first ask: one pass over the check.
-    return (this.#matched ??= this.#matches.select(this.lines))[index]!;
+  /**
+   * The lines every line match (CompiledRules.lineMatches) selects: match k's are
+   * selection.lines[k × stride .. end[k]), ascending. Every match's lines at once, on
+   * the first ask: one pass over the check. Valid during this evaluation only (the
+   * arrays are the compiled rules', reused by the next).
+   */
+  selection(): Selection {
+    return (this.#selection ??= this.#matches.select(this.lines));
   }
 
   birthday(): Birthday | null {
