@@ -32,6 +32,8 @@ interface CompiledConfig {
   anyActive: boolean;
   /** Active promotions with a budget, and its amount: the only budgets a decision reads. */
   budgeted: ReadonlyArray<{ id: string; amount: number }>;
+  /** Outlet id → where it stands for promotions: its coalition partner and tags. */
+  places: ReadonlyMap<string, { partner?: string; outletTags?: readonly string[] }>;
 }
 
 // Compiled once per published version: the snapshot object is the version.
@@ -44,6 +46,9 @@ export function compiledRulesOf(config: ConfigSnapshot): CompiledConfig {
       rules: compileRules(config.rules, { timeZone: config.organization.timeZone }),
       anyActive: config.rules.promotions.some((p) => p.status === 'active'),
       budgeted: config.rules.promotions.flatMap((p) => (p.status === 'active' && p.limits.budget !== null ? [{ id: p.id, amount: p.limits.budget.amount }] : [])),
+      places: new Map(
+        config.outlets.map((o) => [o.id, { ...(o.partner === undefined ? {} : { partner: o.partner }), ...(o.tags === undefined ? {} : { outletTags: Object.freeze([...o.tags]) }) }]),
+      ),
     };
     compiled.set(config, c);
   }
@@ -158,6 +163,8 @@ export function decideCheck(a: DecideArgs, paidWithPoints?: number): CheckDecisi
     check: {
       organization: config.organization.id,
       outlet: check.outlet,
+      // A partner's outlet: the partner's promotions apply there, outranked by the organization's.
+      ...c.places.get(check.outlet),
       currency: config.organization.currency,
       lines: check.lines,
       paidWithPoints: paidWithPoints ?? Math.min(total, pointsToMoney(program, check.pointsToSpend)),

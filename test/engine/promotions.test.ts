@@ -162,6 +162,38 @@ describe('promotions in evaluate and commit', () => {
   });
 });
 
+describe('promotions in a coalition', () => {
+  it("applies a partner's promotion at the partner's outlets only, and place conditions by outlet tags", async () => {
+    const t = await startEngine({ shards: 2, threads: 1 });
+    try {
+      const s = testSnapshot(2);
+      s.outlets.push({ id: 'cinema-1', name: 'Cinema', partner: 'cinema', tags: ['mall'] });
+      s.terminals.push({ id: 'terminal-cinema', outletId: 'cinema-1', keySha256: 'f'.repeat(64) });
+      const checked = validateRules({
+        partners: [{ id: 'cinema', settings: {} }],
+        promotions: [
+          { id: 'popcorn', name: 'Popcorn −50% at the cinema', status: 'active', partner: 'cinema', effects: [{ kind: 'discount', target: 'lines', match: { categories: ['snack'] }, percentBp: 5000 }] },
+          { id: 'mall', name: '−10% in malls', status: 'active', condition: { kind: 'place', outletTags: ['mall'] }, effects: [{ kind: 'discount', target: 'check', percentBp: 1000 }] },
+        ],
+      });
+      if (!checked.ok) throw new Error(JSON.stringify(checked.errors));
+      s.rules = checked.config;
+      t.engine.applyConfig(s);
+      await t.engine.execute('register', { outlet: OUTLET, card: 'K-1' });
+      const popcorn = [{ itemCode: 'POP', category: 'snack', quantity: 1, unitPrice: 10_000 }];
+      const atCinema = await t.engine.execute('evaluate', { ...check('K-1', popcorn, EVENING, { explain: true }), outlet: 'cinema-1' });
+      // Popcorn −50% = 5,000; then −10% of the 5,000 left = 500.
+      expect(atCinema.discount).toBe(5_500);
+      const atCafe = await t.engine.execute('evaluate', check('K-1', popcorn, EVENING, { explain: true }));
+      expect(atCafe.discount).toBe(0);
+      expect(atCafe.explanation!.find((v) => v.promotion === 'popcorn')).toMatchObject({ applied: false, reason: 'condition', detail: 'other_partner' });
+      expect(atCafe.explanation!.find((v) => v.promotion === 'mall')).toMatchObject({ applied: false, reason: 'condition' });
+    } finally {
+      await t.close();
+    }
+  });
+});
+
 describe('a promotion budget under concurrent commits', () => {
   it('is spent exactly to its limit by many guests on different shards at once, never beyond', async () => {
     const t = await startEngine({ shards: 4, threads: 2 });
