@@ -647,7 +647,7 @@ export class GuestActor {
     const paid = check.total - (check.discount ?? 0);
     if (progress.status === 'returned' || progress.status === 'cancelled') return refused('already_returned', readState(this.store, guestId).points.balance, progress.status);
     // A cancellation undoes the whole check as if it never happened: only before any return.
-    if (req.cancel === true && progress.returned > 0) return refused('cancel_after_return', readState(this.store, guestId).points.balance, progress.status);
+    if (req.cancel === true && (progress.returned > 0 || progress.returnedQty.some((q) => q > 0))) return refused('cancel_after_return', readState(this.store, guestId).points.balance, progress.status);
 
     // What this refund returns, in money and units.
     const returnedQty = [...progress.returnedQty];

@@ -1,8 +1,13 @@
 // The ledger's seeded deterministic simulation (TigerBeetle's VOPR habit). One
 // seed picks the program's settings and every step: guests registering, checks
 // committed with and without holds, holds cancelled or left to time out, retries
-// with the same idempotency key, refunds by lines, amount or the rest, the clock
-// jumping minutes to months, expiry sweeps, restarts and crashes. Each step runs
+// with the same idempotency key, refunds by lines, amount or the rest, checks
+// cancelled, top-ups of a deposit (`wallet`) and checks paid partly from it,
+// guests merged (phase 2 now and then left to recovery: a later step, a sweep or
+// a restart), the clock jumping minutes to months, expiry sweeps, restarts and
+// crashes. Requests by card go to the guest the card names now, as the doors
+// route them; now and then to the guest it named before a merge, which the
+// shard refuses with `guest_merged` and the door sends again. Each step runs
 // on real shard actors over a real LMDB folder, inside one write transaction as
 // the shard worker runs it, and on the reference model (simulation/model.ts);
 // after every step the two must agree on every answer and every balance, and the
@@ -16,17 +21,41 @@ import { createHash } from 'node:crypto';
 import { isDeepStrictEqual } from 'node:util';
 import type { BonusProgramConfig, ConfigSnapshot } from '../protocol/config.js';
 import { KopilkaError } from '../protocol/errors.js';
-import type { AdjustRequest, CheckLine, CommitRequest, CommitResult, RefundRequest, RefundResult } from '../protocol/types.js';
-import { unit_price_minor_max } from '../protocol/limits.js';
-import { validateAdjust, validateCancel, validateCommit, validateEvaluate, validateRefund, validateRegister } from '../protocol/validate.js';
+import type {
+  AdjustRequest,
+  CheckLine,
+  CommitRequest,
+  CommitResult,
+  DepositPayment,
+  MergeOutcome,
+  MergeRequest,
+  MergeResult,
+  RefundRequest,
+  RefundResult,
+  TopUpRequest,
+  TopUpResult,
+} from '../protocol/types.js';
+import { check_total_minor_max, unit_price_minor_max } from '../protocol/limits.js';
+import {
+  validateAdjust,
+  validateCancel,
+  validateCommit,
+  validateEvaluate,
+  validateMerge,
+  validateRefund,
+  validateRegister,
+  validateTopUp,
+} from '../protocol/validate.js';
 import { demoSnapshot } from './demo-config.js';
 import { cardShard } from './engine.js';
 import { GuestActor } from './guest-actor.js';
 import { GuestReader } from './guest-reader.js';
+import { merges_landed_per_transaction_max } from './guest-merge.js';
+import { validateRules } from './rules/validate.js';
 import { type ExpectedEntry, type MGuest, LedgerModel, ModelError, ModelViolation } from './simulation/model.js';
 import { Prng } from './simulation/prng.js';
 import { storeDigest } from './simulation/store-digest.js';
-import { SYSTEM_ACCOUNTS, type Store, guestOfId, openStore, systemBalance } from './store.js';
+import { SYSTEM_ACCOUNTS, type Store, guestOfId, guestShard, openStore, systemBalance } from './store.js';
 import { verifyStore } from './verify.js';
 
 export interface SimulationOptions {
@@ -78,8 +107,12 @@ export interface SimulationStats {
   checks: number;
   /** The shards' system accounts, summed. */
   system: { liability: number; redemption: number; breakage: number };
-  /** How far the run went into the corners: most lots and open holds one guest had, guests ever in debt, points written off. */
-  reach: { lotsMax: number; openHoldsMax: number; guestsInDebt: number; writtenOff: number };
+  /**
+   * How far the run went into the corners: most lots and open holds one guest had, guests
+   * ever in debt, points written off, guests merged away, transfers landed by recovery
+   * (a restart or a sweep, not the engine's phase 2), the largest deposit.
+   */
+  reach: { lotsMax: number; openHoldsMax: number; guestsInDebt: number; writtenOff: number; merged: number; recovered: number; depositMax: number };
   clock: string;
 }
 
@@ -97,6 +130,12 @@ export interface SimulationResult {
 const OUTLETS = ['outlet-1', 'outlet-2'] as const;
 const CURRENCY = 'RUB';
 const ITEMS = ['latte', 'tea', 'croissant', 'beans-250g', 'sandwich'] as const;
+/** The simulated configuration's one deposit account (unit money); the program's own account is not one. */
+const WALLET = 'wallet';
+/** Probability that a request by the card of a guest merged away goes to that guest first (routed before the merge). */
+const stale_route_probability = 0.2;
+/** Probability that the engine's phase 2 of a cross-shard merge is lost (the process died between): recovery lands it. */
+const merge_in_lost_probability = 0.4;
 const minute_ms = 60_000;
 const day_ms = 86_400_000;
 /** The longest single jump of the clock in a fast run: past any hold and across several monthly expiries. */
@@ -127,7 +166,12 @@ type StepKind =
   | 'sweep'
   | 'read'
   | 'restart'
-  | 'reconfigure';
+  | 'reconfigure'
+  | 'top_up'
+  | 'retry_top_up'
+  | 'merge'
+  | 'merge_in'
+  | 'retry_merge';
 
 /** An answer as data: a value, or the code of a coded error. */
 type Answer = { value: unknown } | { error: string };
@@ -142,6 +186,8 @@ interface Action {
   model(): unknown;
   /** Bookkeeping once engine and model agreed; not run when the step crashed. */
   after?(value: unknown): void;
+  /** What the client (or the door) sends next once engine and model agreed: a request sent again, a merge's phase 2. */
+  next?(got: Answer): Action | undefined;
 }
 
 /** A difference between the engine and the model, or a broken invariant. */
@@ -238,6 +284,8 @@ class Simulation {
   private readonly sentCommits: SentCommit[] = [];
   private readonly sentRefunds: RefundRequest[] = [];
   private readonly sentAdjusts: AdjustRequest[] = [];
+  private readonly sentTopUps: TopUpRequest[] = [];
+  private readonly sentMerges: MergeRequest[] = [];
   private readonly cardsTried: string[] = [];
   private readonly heldChecks: HeldCheck[] = [];
   private readonly checkIds: string[] = [];
@@ -249,7 +297,10 @@ class Simulation {
   private readonly acknowledgedById = new Map<string, CommitResult>();
   private readonly acknowledgedRequests: SentCommit[] = [];
   private readonly acknowledgedRefunds: Array<{ req: RefundRequest; result: RefundResult }> = [];
-  private readonly refunded = new Map<string, { returned: number; restored: number; reversed: number }>();
+  private readonly acknowledgedTopUps: Array<{ req: TopUpRequest; result: TopUpResult }> = [];
+  /** Merges the engine answered `ok` to (after both phases, as its door does). */
+  private readonly acknowledgedMerges: Array<{ req: MergeRequest; result: MergeResult }> = [];
+  private readonly refunded = new Map<string, { returned: number; restored: number; reversed: number; deposit: number }>();
   private readonly checkEntries = new Map<string, number>();
   private readonly seenHolds = new Map<string, { status: string; transactionId: string | undefined }>();
   private readonly lastSeen: number[];
@@ -257,7 +308,9 @@ class Simulation {
 
   private readonly kinds: Record<string, number> = {};
   private readonly outcomes: Record<string, number> = {};
-  private readonly reach = { lotsMax: 0, openHoldsMax: 0, debtors: new Set<string>(), writtenOff: 0 };
+  private readonly reach = { lotsMax: 0, openHoldsMax: 0, debtors: new Set<string>(), writtenOff: 0, recovered: 0, depositMax: 0 };
+  /** A merge's phase 1 re-pointed cards: the cards and profiles are compared after the step. */
+  private cardsMoved = false;
   private crashes = 0;
   private abortCount = 0;
   private restarts = 0;
@@ -286,6 +339,10 @@ class Simulation {
     }
     const snapshot = demoSnapshot('simulation-terminal', 1, program);
     snapshot.organization = { ...snapshot.organization, timeZone: this.prng.pick(TIME_ZONES) };
+    // One deposit account and no promotions: the checks' arithmetic stays the program's alone.
+    const rules = validateRules({ accounts: [{ id: WALLET, unit: 'money' }] });
+    if (!rules.ok) throw new Error(`the simulation's rules do not validate: ${JSON.stringify(rules.errors)}`);
+    snapshot.rules = rules.config;
     this.config = snapshot;
     this.model = new LedgerModel(this.shardCount, this.config, (card) => cardShard(card, this.shardCount));
     this.lastSeen = new Array<number>(this.shardCount).fill(0);
@@ -331,10 +388,12 @@ class Simulation {
   }
 
   private chooseKind(): StepKind {
-    const guests = this.model.guests.size;
+    // Guests merged away are no longer served: newcomers take their place.
+    const guests = this.model.guests.size - this.model.merges.size;
     if (guests === 0) return this.prng.weighted([['register', 9], ['advance', 1]]);
     const open = this.openHeldChecks().length;
     const heavy = this.holdHeavy;
+    const transfersOut = this.transfersOut().length;
     return this.prng.weighted<StepKind>([
       ['register', guests < Math.min(3, this.guestsMax) ? 30 : guests < this.guestsMax ? 4 : 0],
       ['register_again', 1],
@@ -353,7 +412,18 @@ class Simulation {
       ['read', 4],
       ['restart', 0.7],
       ['reconfigure', 0.4],
+      ['top_up', 3],
+      ['retry_top_up', this.sentTopUps.length > 0 ? 1 : 0],
+      ['merge', guests >= 2 ? 1.5 : 0],
+      ['merge_in', transfersOut > 0 ? 1 : this.model.merges.size > 0 ? 0.2 : 0],
+      ['retry_merge', this.sentMerges.length > 0 ? 0.6 : 0],
     ]);
+  }
+
+  private transfersOut(): string[] {
+    const out: string[] = [];
+    for (const m of this.model.merges.values()) if (m.status === 'out') out.push(m.mergeId);
+    return out;
   }
 
   private say(n: number, line: string): void {
@@ -374,6 +444,8 @@ class Simulation {
       for (const h of g.holds) edges.push(h.expiresAt);
       for (const l of g.lots) edges.push(l.activatesAt, l.expiresAt);
     }
+    // Lots in transit too: a transfer that lands after its lots' expiry burns them at once.
+    for (const m of this.model.merges.values()) if (m.status === 'out') for (const l of m.lots) edges.push(l.expiresAt);
     const ahead = edges.filter((t) => t > this.now + 1).sort((a, b) => a - b);
     if (ahead.length === 0) return this.advance(this.prng.logInt(minute_ms, this.jumpMax));
     const target = ahead[Math.min(ahead.length - 1, Math.floor(this.prng.next() ** 2 * ahead.length))]! + this.prng.pick([-1, 0, 0, 1]);
@@ -388,6 +460,28 @@ class Simulation {
     this.restarts++;
     const after = storeDigest(this.store);
     if (after !== before) throw new Divergence('a restart changed the stored state');
+    // Before a shard serves, it lands the transfers that merges left out for its guests (shard-worker.ts `landPendingMerges`).
+    for (let shard = 0; shard < this.shardCount; shard++) {
+      // A shard with nothing pending lands nothing: its write transaction (an fsync) is left out, the model still asked.
+      let pending = false;
+      for (const _ of this.store.pendingMerges.getKeys({ start: [shard, '', ''], end: [shard, '\uffff', ''], limit: 1 })) pending = true;
+      if (!pending) {
+        const want = this.model.landPending(shard, this.now);
+        if (want !== 0) throw new Divergence(`shard ${shard} has no pending transfer at its start, the model lands ${want}`);
+        continue;
+      }
+      for (;;) {
+        const landed = this.store.root.transactionSync(() => this.inBatches(() => this.actors[shard]!.completePendingMergesInTransaction()));
+        const want = this.model.landPending(shard, this.now);
+        if (landed !== want) throw new Divergence(`shard ${shard} landed ${landed} pending transfer(s) at its start, the model ${want}`);
+        if (landed > 0) {
+          this.reach.recovered += landed;
+          this.hash.update(`landed ${shard} ${landed}\n`);
+          this.log?.(`   shard ${shard} landed ${landed} pending transfer(s) at its start`);
+        }
+        if (landed < merges_landed_per_transaction_max) break;
+      }
+    }
   }
 
   private reconfigure(n: number): void {
@@ -405,7 +499,7 @@ class Simulation {
     return this.actors.reduce<() => T>((inner, actor) => () => actor.inBatch(inner), work)();
   }
 
-  /** Runs one action on the engine (perhaps crashing its transaction) and on the model, and compares. */
+  /** Runs one action on the engine (perhaps crashing its transaction) and on the model, compares, and runs what follows it. */
   private async act(n: number, action: Action, faults = true): Promise<void> {
     const fault = action.writes && faults ? (this.prng.chance(crash_probability) ? 'crash' : this.aborts && this.prng.chance(abort_probability) ? 'abort' : undefined) : undefined;
     if (fault !== undefined) return this.crash(n, action, fault);
@@ -420,6 +514,8 @@ class Simulation {
       throw new Divergence(`${action.label}: the engine answered ${JSON.stringify(got)}, the model expects ${JSON.stringify(want)}`);
     }
     if ('value' in got) action.after?.(got.value);
+    const follow = action.next?.(got);
+    if (follow !== undefined) await this.act(n, follow, faults);
   }
 
   /**
@@ -480,6 +576,16 @@ class Simulation {
         return this.sweep();
       case 'read':
         return this.read();
+      case 'top_up':
+        return this.topUp();
+      case 'retry_top_up':
+        return this.retryTopUp();
+      case 'merge':
+        return this.merge();
+      case 'merge_in':
+        return this.lateMergeIn();
+      case 'retry_merge':
+        return this.retryMerge();
       default:
         throw new Error(`no action for ${kind}`);
     }
@@ -501,6 +607,28 @@ class Simulation {
 
   private randomGuest(): MGuest {
     return this.prng.pick([...this.model.guests.values()]);
+  }
+
+  /** The guest a card names now: where the doors route a request by card. */
+  private holderOf(card: string): MGuest {
+    return this.model.guest(this.model.cards.get(card)!);
+  }
+
+  /**
+   * A request by `picked`'s card: `to` is the guest the card names now, whose state the
+   * request is made for; `guestId` where it goes, which now and then, for a guest merged
+   * away, is that guest (the doors resolved the card before the merge): refused with
+   * `guest_merged`, and sent again (Action.next).
+   */
+  private byCard(picked: MGuest): { card: string; to: MGuest; guestId: string } {
+    const to = this.holderOf(picked.card);
+    const stale = to.id !== picked.id && this.prng.chance(stale_route_probability);
+    return { card: picked.card, to, guestId: stale ? picked.id : to.id };
+  }
+
+  /** Sends a request refused with `guest_merged` again, to the guest its card names now (engine.ts `rerouted`). */
+  private static rerouted(got: Answer, again: () => Action): Action | undefined {
+    return 'error' in got && got.error === 'guest_merged' ? again() : undefined;
   }
 
   private lines(): CheckLine[] {
@@ -546,17 +674,40 @@ class Simulation {
     return `${prefix}${++this.keys}`;
   }
 
-  private commitRequest(g: MGuest, lines: CheckLine[], pointsSpent: number, holdId?: string): CommitRequest {
+  /** Money to pay from the wallet: mostly none, some or all of what fits; now and then more than the check leaves or the wallet holds, or an account that is no deposit. */
+  private depositFor(g: MGuest, lines: CheckLine[], pointsSpent: number): DepositPayment | undefined {
+    const balance = g.accounts?.[WALLET] ?? 0;
+    if (!this.prng.chance(balance > 0 ? 0.3 : 0.03)) return undefined;
+    const total = lines.reduce((s, l) => s + l.quantity * l.unitPrice, 0);
+    const toPay = total - Math.min(total, Math.ceil((pointsSpent * this.config.program.pointValueMinor) / 100));
+    const fits = Math.min(balance, toPay);
+    const amount = (n: number): number => Math.max(1, Math.min(check_total_minor_max, n));
+    switch (this.prng.weighted([['some', 5], ['all', 2], ['over_check', 1], ['over_balance', 1], ['not_a_deposit', 0.2]])) {
+      case 'some':
+        return { account: WALLET, amount: fits > 1 ? this.prng.int(1, fits) : 1 };
+      case 'all':
+        return { account: WALLET, amount: amount(fits) };
+      case 'over_check':
+        return { account: WALLET, amount: amount(toPay + this.prng.int(1, 100)) };
+      case 'over_balance':
+        return { account: WALLET, amount: amount(balance + this.prng.int(1, 100)) };
+      default:
+        return { account: this.config.program.id, amount: 1 };
+    }
+  }
+
+  private commitRequest(card: string, lines: CheckLine[], pointsSpent: number, holdId?: string, deposit?: DepositPayment): CommitRequest {
     return validateCommit({
       outlet: this.prng.pick(OUTLETS),
       // Now and then a key the outlet used before, for another check: the first answer stands.
       idempotencyKey: this.sentCommits.length > 0 && this.prng.chance(0.03) ? this.prng.pick(this.sentCommits).req.idempotencyKey : this.newKey('c'),
       time: iso(this.now),
       currency: this.prng.chance(0.01) ? 'USD' : CURRENCY,
-      card: g.card,
+      card,
       lines,
       pointsSpent,
       ...(holdId === undefined ? {} : { holdId }),
+      ...(deposit === undefined ? {} : { deposit }),
     });
   }
 
@@ -565,18 +716,20 @@ class Simulation {
     const shard = this.model.guest(guestId).shard;
     return {
       op: 'commit',
-      label: `${label} ${guestId} key ${req.outlet}/${req.idempotencyKey} total ${req.lines.reduce((s, l) => s + l.quantity * l.unitPrice, 0)} spend ${req.pointsSpent}${req.holdId === undefined ? '' : ` hold ${req.holdId}`}`,
+      label: `${label} ${guestId} key ${req.outlet}/${req.idempotencyKey} total ${req.lines.reduce((s, l) => s + l.quantity * l.unitPrice, 0)} spend ${req.pointsSpent}${req.holdId === undefined ? '' : ` hold ${req.holdId}`}${req.deposit === undefined ? '' : ` deposit ${req.deposit.account} ${req.deposit.amount}`}`,
       writes: true,
       engine: () => this.actors[shard]!.commitInTransaction(guestId, req),
       model: () => this.model.commit(guestId, req, this.now),
       after: (value) => this.afterCommit(guestId, req, value as CommitResult),
+      next: (got) => Simulation.rerouted(got, () => this.commitAction(this.holderOf(req.card).id, req, `${label}, sent again`)),
     };
   }
 
   private commit(): Action {
-    const g = this.randomGuest();
+    const { card, to, guestId } = this.byCard(this.randomGuest());
     const lines = this.lines();
-    return this.commitAction(g.id, this.commitRequest(g, lines, this.pointsFor(g, lines)), 'commit');
+    const points = this.pointsFor(to, lines);
+    return this.commitAction(guestId, this.commitRequest(card, lines, points, undefined, this.depositFor(to, lines, points)), 'commit');
   }
 
   /** Checks the engine's commit answer against what it acknowledged before, independently of the model. */
@@ -604,21 +757,26 @@ class Simulation {
   private hold(): Action {
     // Often the guest of the last hold again, asking for little: holds pile up towards the per-guest bound.
     const last = this.heldChecks[this.heldChecks.length - 1];
-    const g = last !== undefined && this.prng.chance(0.5) ? this.model.guest(last.guestId) : this.randomGuest();
+    const { card, to: g, guestId } = this.byCard(last !== undefined && this.prng.chance(0.5) ? this.model.guest(last.guestId) : this.randomGuest());
     const lines = this.lines();
     const pointsToSpend = this.prng.chance(0.5) ? this.prng.int(1, 1 + Math.floor(this.model.view(g, this.now, 0).available / 8)) : this.pointsFor(g, lines);
-    const req = validateEvaluate({ outlet: this.prng.pick(OUTLETS), time: iso(this.now), currency: this.prng.chance(0.01) ? 'USD' : CURRENCY, card: g.card, lines, pointsToSpend, hold: true });
-    const shard = g.shard;
+    const req = validateEvaluate({ outlet: this.prng.pick(OUTLETS), time: iso(this.now), currency: this.prng.chance(0.01) ? 'USD' : CURRENCY, card, lines, pointsToSpend, hold: true });
+    return this.holdAction(guestId, req, lines);
+  }
+
+  private holdAction(guestId: string, req: ReturnType<typeof validateEvaluate>, lines: CheckLine[], label = 'evaluate with hold'): Action {
+    const shard = guestShard(guestId);
     return {
       op: 'hold',
-      label: `evaluate with hold ${g.id} spend ${pointsToSpend}`,
+      label: `${label} ${guestId} spend ${req.pointsToSpend}`,
       writes: true,
-      engine: () => this.actors[shard]!.evaluateWithHoldInTransaction(g.id, req),
-      model: () => this.model.evaluateWithHold(g.id, req, this.now),
+      engine: () => this.actors[shard]!.evaluateWithHoldInTransaction(guestId, req),
+      model: () => this.model.evaluateWithHold(guestId, req, this.now),
       after: (value) => {
         const r = value as { holdId: string; pointsToSpend: number };
-        if (r.holdId !== '') this.heldChecks.push({ holdId: r.holdId, guestId: g.id, amount: r.pointsToSpend, lines });
+        if (r.holdId !== '') this.heldChecks.push({ holdId: r.holdId, guestId, amount: r.pointsToSpend, lines });
       },
+      next: (got) => Simulation.rerouted(got, () => this.holdAction(this.holderOf(req.card).id, req, lines, 'evaluate with hold, sent again,')),
     };
   }
 
@@ -646,12 +804,13 @@ class Simulation {
     const { holdId, held } = this.pickHold();
     const owner = held === undefined ? this.model.guests.get(guestOfId(holdId)) : this.model.guest(held.guestId);
     // Now and then another guest's card presents the hold: it is not theirs.
-    const g = owner === undefined || this.prng.chance(0.1) ? this.randomGuest() : owner;
+    // A hold of a guest merged away is presented by a card that names another guest now: not theirs.
+    const { card, to, guestId } = this.byCard(owner === undefined || this.prng.chance(0.1) ? this.randomGuest() : owner);
     const amount = held?.amount ?? 100;
     const spend = this.prng.weighted([['part', 7], ['all', 2], ['over', 1]]);
     const points = spend === 'all' ? amount : spend === 'over' ? amount + this.prng.int(1, 50) : this.prng.int(0, amount);
     const lines = held !== undefined && this.prng.chance(0.9) ? held.lines : this.lines();
-    return this.commitAction(g.id, this.commitRequest(g, lines, points, holdId), 'commit with hold');
+    return this.commitAction(guestId, this.commitRequest(card, lines, points, holdId, this.depositFor(to, lines, points)), 'commit with hold');
   }
 
   private cancel(): Action {
@@ -672,17 +831,13 @@ class Simulation {
   private retryCommit(): Action {
     const sent = this.prng.pick(this.sentCommits);
     const req: CommitRequest = { ...sent.req };
-    let guestId = sent.guestId;
     let change = 'same body';
     if (this.prng.chance(0.3)) {
-      change = this.prng.pick(['card', 'time', 'currency', 'lines', 'pointsSpent', 'holdId'] as const);
+      change = this.prng.pick(['card', 'time', 'currency', 'lines', 'pointsSpent', 'holdId', 'deposit'] as const);
       switch (change) {
-        case 'card': {
-          const other = this.randomGuest();
-          req.card = other.card;
-          guestId = other.id;
+        case 'card':
+          req.card = this.randomGuest().card;
           break;
-        }
         case 'time':
           req.time = iso(Date.parse(req.time) + 1000);
           break;
@@ -696,19 +851,28 @@ class Simulation {
           req.pointsSpent = (req.pointsSpent ?? 0) + 1;
           break;
         case 'holdId':
-          if (req.holdId === undefined) req.holdId = `${guestId}.h1`;
+          if (req.holdId === undefined) req.holdId = `${sent.guestId}.h1`;
           else delete req.holdId;
+          break;
+        case 'deposit':
+          if (req.deposit === undefined) req.deposit = { account: WALLET, amount: this.prng.int(1, 1_000) };
+          else if (this.prng.chance(0.5)) delete req.deposit;
+          else req.deposit = { ...req.deposit, amount: req.deposit.amount + 1 };
           break;
       }
     }
-    return this.commitAction(guestId, validateCommit(req), `retry (${change}) of commit`);
+    // The door routes by the card presented.
+    return this.commitAction(this.holderOf(req.card).id, validateCommit(req), `retry (${change}) of commit`);
   }
 
   private refund(): Action {
     let transactionId: string;
     const r = this.prng.next();
-    if (this.checkIds.length > 0 && r < 0.9) transactionId = this.prng.pick(this.checkIds);
-    else if (r < 0.95) {
+    if (this.checkIds.length > 0 && r < 0.9) {
+      transactionId = this.prng.pick(this.checkIds);
+      // Checks of guests merged away are refused (guest_merged): mostly another check is tried, so refunds keep landing.
+      if (this.model.guests.get(guestOfId(transactionId))?.mergedInto !== undefined && this.prng.chance(0.7)) transactionId = this.prng.pick(this.checkIds);
+    } else if (r < 0.95) {
       // Not a check of this guest: another entry of theirs, another guest's check in the shard, or a number not yet written.
       const g = this.randomGuest();
       const n = this.prng.chance(0.5) ? Math.max(1, g.lastTx) : this.prng.int(1, this.model.journal[g.shard]! + 3);
@@ -718,8 +882,9 @@ class Simulation {
     const body: Record<string, unknown> = { outlet: this.prng.pick(OUTLETS), transactionId };
     // Now and then a refund key used before, for another refund: the first answer stands.
     body.idempotencyKey = this.sentRefunds.length > 0 && this.prng.chance(0.05) ? this.prng.pick(this.sentRefunds).idempotencyKey : this.newKey('r');
-    const how = this.prng.weighted([['lines', 35], ['amount', 35], ['rest', 30]]);
-    if (how === 'lines') {
+    const how = this.prng.weighted([['lines', 35], ['amount', 35], ['rest', 30], ['cancel', 15]]);
+    if (how === 'cancel') body.cancel = true;
+    else if (how === 'lines') {
       const count = check?.lines.length ?? 1;
       const picked = new Set<number>();
       const want = this.prng.int(1, count);
@@ -747,9 +912,9 @@ class Simulation {
     // The door routes a refund by the guest named in the transaction id.
     const guestId = guestOfId(req.transactionId);
     const shard = parseInt(guestId, 10);
-    const what = req.lines !== undefined ? `lines ${JSON.stringify(req.lines)}` : req.amount !== undefined ? `amount ${req.amount}` : 'the rest';
+    const what = req.cancel === true ? 'cancel' : req.lines !== undefined ? `lines ${JSON.stringify(req.lines)}` : req.amount !== undefined ? `amount ${req.amount}` : 'the rest';
     return {
-      op: 'refund',
+      op: req.cancel === true ? 'cancel check' : 'refund',
       label: `refund (${how}) ${req.transactionId} key ${req.outlet}/${req.idempotencyKey} ${what}`,
       writes: true,
       engine: () => this.actors[shard]!.refundInTransaction(guestId, req),
@@ -765,12 +930,17 @@ class Simulation {
     this.reach.writtenOff += result.writtenOff;
     const check = this.acknowledgedById.get(result.transactionId);
     if (check === undefined) throw new Divergence(`refund ${result.refundId} of ${result.transactionId}, which no commit acknowledged`);
-    const sum = this.refunded.get(result.transactionId) ?? { returned: 0, restored: 0, reversed: 0 };
+    const sum = this.refunded.get(result.transactionId) ?? { returned: 0, restored: 0, reversed: 0, deposit: 0 };
     sum.returned += result.returned;
     sum.restored += result.spentRestored;
     sum.reversed += result.accrualReversed + result.writtenOff;
+    sum.deposit += result.depositRestored;
     this.refunded.set(result.transactionId, sum);
     if (sum.returned > check.total) throw new Divergence(`${result.transactionId}: ${sum.returned} returned of a ${check.total} check`);
+    if (sum.deposit > check.depositPaid) throw new Divergence(`${result.transactionId}: ${sum.deposit} given back to the deposit of ${check.depositPaid} paid from it`);
+    if (result.checkStatus === 'cancelled' && (sum.restored !== check.spent || sum.deposit !== check.depositPaid || sum.returned !== check.total)) {
+      throw new Divergence(`${result.transactionId}: cancelled, yet ${JSON.stringify(sum)} of ${JSON.stringify(check)} was undone`);
+    }
     if (sum.restored > check.spent) throw new Divergence(`${result.transactionId}: ${sum.restored} points restored of ${check.spent} spent`);
     if (sum.reversed > check.accrued) throw new Divergence(`${result.transactionId}: ${sum.reversed} points reversed of ${check.accrued} accrued`);
   }
@@ -779,13 +949,20 @@ class Simulation {
     const req: RefundRequest = { ...this.prng.pick(this.sentRefunds) };
     let change = 'same body';
     if (this.prng.chance(0.3)) {
-      change = this.prng.pick(['transaction', 'lines', 'amount'] as const);
+      change = this.prng.pick(['transaction', 'lines', 'amount', 'cancel'] as const);
       if (change === 'transaction' && this.checkIds.length > 0) req.transactionId = this.prng.pick(this.checkIds);
-      else if (change === 'lines') {
+      else if (change === 'cancel') {
+        delete req.lines;
         delete req.amount;
+        if (req.cancel === true) delete req.cancel;
+        else req.cancel = true;
+      } else if (change === 'lines') {
+        delete req.amount;
+        delete req.cancel;
         req.lines = [{ line: 0, quantity: (req.lines?.[0]?.quantity ?? 0) + 1 }];
       } else {
         delete req.lines;
+        delete req.cancel;
         req.amount = (req.amount ?? 0) + 1;
       }
     }
@@ -794,7 +971,7 @@ class Simulation {
 
   /** A manual adjustment: mostly points added, sometimes taken (more than available now and then). */
   private adjust(): Action {
-    const g = this.randomGuest();
+    const { card, to: g, guestId } = this.byCard(this.randomGuest());
     const available = this.model.view(g, this.now, 0).available;
     const points = this.prng.chance(0.6)
       ? this.prng.logInt(1, 100_000)
@@ -802,12 +979,12 @@ class Simulation {
     const req = validateAdjust({
       outlet: this.prng.pick(OUTLETS),
       idempotencyKey: this.sentAdjusts.length > 0 && this.prng.chance(0.05) ? this.prng.pick(this.sentAdjusts).idempotencyKey : this.newKey('a'),
-      card: g.card,
+      card,
       points,
       reason: this.prng.pick(['goodwill', 'correction', 'complaint']),
       operator: 'simulation',
     });
-    return this.adjustAction(g.id, req, 'adjust');
+    return this.adjustAction(guestId, req, 'adjust');
   }
 
   private adjustAction(guestId: string, req: AdjustRequest, label: string): Action {
@@ -819,6 +996,7 @@ class Simulation {
       writes: true,
       engine: () => this.actors[shard]!.adjustInTransaction(guestId, req),
       model: () => this.model.adjust(guestId, req, this.now),
+      next: (got) => Simulation.rerouted(got, () => this.adjustAction(this.holderOf(req.card).id, req, `${label}, sent again,`)),
     };
   }
 
@@ -835,20 +1013,169 @@ class Simulation {
     return this.adjustAction(this.model.cards.get(req.card)!, validateAdjust(req), `retry (${change}) of adjust`);
   }
 
+  // ---- deposits -------------------------------------------------------------------
+
+  /** Money put on the wallet: amounts from a coin to a large check; now and then a key used before, or an account that is no deposit. */
+  private topUp(): Action {
+    const { card, guestId } = this.byCard(this.randomGuest());
+    const req = validateTopUp({
+      outlet: this.prng.pick(OUTLETS),
+      idempotencyKey: this.sentTopUps.length > 0 && this.prng.chance(0.05) ? this.prng.pick(this.sentTopUps).idempotencyKey : this.newKey('t'),
+      card,
+      account: this.prng.chance(0.03) ? this.config.program.id : WALLET,
+      amount: this.prng.chance(0.7) ? this.prng.logInt(100, 200_000) : this.prng.logInt(1, this.bigMoney ? check_total_minor_max : 5_000_000),
+      operator: 'simulation',
+    });
+    return this.topUpAction(guestId, req, 'top-up');
+  }
+
+  private topUpAction(guestId: string, req: TopUpRequest, label: string): Action {
+    this.sentTopUps.push(req);
+    const shard = guestShard(guestId);
+    return {
+      op: 'topUp',
+      label: `${label} ${guestId} key ${req.outlet}/${req.idempotencyKey} ${req.account} ${req.amount}`,
+      writes: true,
+      engine: () => this.actors[shard]!.topUpInTransaction(guestId, req),
+      model: () => this.model.topUp(guestId, req, this.now),
+      after: (value) => {
+        const r = value as TopUpResult;
+        if (r.outcome === 'ok') this.acknowledgedTopUps.push({ req, result: r });
+      },
+      next: (got) => Simulation.rerouted(got, () => this.topUpAction(this.holderOf(req.card).id, req, `${label}, sent again,`)),
+    };
+  }
+
+  private retryTopUp(): Action {
+    const req = { ...this.prng.pick(this.sentTopUps) };
+    let change = 'same body';
+    if (this.prng.chance(0.3)) {
+      change = this.prng.pick(['card', 'account', 'amount'] as const);
+      if (change === 'card') req.card = this.randomGuest().card;
+      else if (change === 'account') req.account = req.account === WALLET ? this.config.program.id : WALLET;
+      else req.amount += 1;
+    }
+    return this.topUpAction(this.holderOf(req.card).id, validateTopUp(req), `retry (${change}) of top-up`);
+  }
+
+  // ---- merges ---------------------------------------------------------------------
+
+  /**
+   * Two guests merged: the guest merged away often one with something to move (open
+   * holds, a debt, a deposit, several lots); the guest who stays any, in its shard or
+   * another; now and then the same guest on both sides (two of its cards), or a `from`
+   * card resolved before an earlier merge took its guest away.
+   */
+  private merge(): Action {
+    const live = [...this.model.guests.values()].filter((g) => g.mergedInto === undefined);
+    // Guests with a transfer still on its way to them: merged away, they pass it on (guest-merge.ts `landIncoming`).
+    const receiving = new Set<string>();
+    for (const m of this.model.merges.values()) if (m.status === 'out') receiving.add(m.into);
+    const rich = live.filter((g) => g.holds.length > 0 || g.balance < 0 || (g.accounts?.[WALLET] ?? 0) > 0 || g.lots.length >= 3 || receiving.has(g.id));
+    const passing = live.filter((g) => receiving.has(g.id));
+    const r = this.prng.next();
+    const from = passing.length > 0 && r < 0.4 ? this.prng.pick(passing) : rich.length > 0 && r < 0.7 ? this.prng.pick(rich) : this.prng.pick(live);
+    const into = this.prng.chance(0.05) ? from : this.prng.pick(live);
+    const merged = [...this.model.guests.values()].filter((g) => g.mergedInto !== undefined);
+    const stale = merged.length > 0 && this.prng.chance(0.05) ? this.prng.pick(merged) : undefined;
+    const req = validateMerge({
+      outlet: this.prng.pick(OUTLETS),
+      idempotencyKey: this.sentMerges.length > 0 && this.prng.chance(0.03) ? this.prng.pick(this.sentMerges).idempotencyKey : this.newKey('m'),
+      card: this.prng.pick(into.cards),
+      from: stale?.card ?? this.prng.pick(from.cards),
+    });
+    return this.mergeAction(req, 'merge', { stale: stale?.id });
+  }
+
+  /**
+   * Phase 1 in the shard of the guest merged away (for a key seen before, of the guest it
+   * named then), as engine.ts `merge` routes it; for a transfer to another shard, phase 2
+   * follows at once (Action.next) unless the process "died" between: then recovery lands
+   * it. `expect`: the answer a final retry must give.
+   */
+  private mergeAction(req: MergeRequest, label: string, opts: { stale?: string; expect?: MergeResult } = {}): Action {
+    if (opts.expect === undefined) this.sentMerges.push(req);
+    const seen = this.store.mergeKeys.get([req.outlet, req.idempotencyKey]);
+    const fromGuestId = seen?.fromGuestId ?? opts.stale ?? this.holderOf(req.from).id;
+    const shard = guestShard(fromGuestId);
+    const answered = (r: MergeResult): void => {
+      if (opts.expect !== undefined) {
+        if (!isDeepStrictEqual(r, { ...opts.expect, outcome: 'exists' })) throw new Divergence(`a retry of merge ${opts.expect.mergeId} answered ${JSON.stringify(r)}`);
+      } else if (r.outcome === 'ok') this.acknowledgedMerges.push({ req, result: r });
+    };
+    return {
+      op: opts.expect === undefined ? 'merge' : 'final retry of merge',
+      label: `${label} ${req.from} (${fromGuestId}) into ${req.card} (${this.model.cards.get(req.card) ?? '?'}) key ${req.outlet}/${req.idempotencyKey}`,
+      writes: true,
+      engine: () => this.actors[shard]!.mergeInTransaction(fromGuestId, req),
+      model: () => this.model.mergeOut(fromGuestId, req, this.now),
+      after: (value) => {
+        const r = value as MergeResult;
+        this.cardsMoved = true;
+        if (r.mergeId === '' || guestShard(r.guestId) === shard) answered(r);
+      },
+      next: (got) => {
+        if ('error' in got) return Simulation.rerouted(got, () => this.mergeAction(req, `${label}, sent again,`, { expect: opts.expect }));
+        const r = got.value as MergeResult;
+        if (r.mergeId === '' || guestShard(r.guestId) === shard) return undefined;
+        if (opts.expect === undefined && this.prng.chance(merge_in_lost_probability)) {
+          this.log?.(`   phase 2 of ${r.mergeId} not sent: the process "died" between the phases`);
+          return undefined;
+        }
+        return this.mergeInAction(r.mergeId, r.guestId, r.outcome, answered, opts.expect === undefined ? 'mergeIn' : 'final retry of merge');
+      },
+    };
+  }
+
+  /** Phase 2 in the shard of the guest who stays: lands the transfer once, however often asked. */
+  private mergeInAction(mergeId: string, into: string, outcome: MergeOutcome, answered?: (r: MergeResult) => void, op = 'mergeIn'): Action {
+    const shard = guestShard(into);
+    return {
+      op,
+      label: `phase 2 of ${mergeId} into ${into} (${outcome})`,
+      writes: true,
+      engine: () => this.actors[shard]!.completeMergeInTransaction({ mergeId, outcome }),
+      model: () => this.model.mergeIn(mergeId, outcome, this.now),
+      after: (value) => answered?.(value as MergeResult),
+    };
+  }
+
+  /** A phase 2 arriving late: mostly for a transfer still out, now and then for one already landed. */
+  private lateMergeIn(): Action {
+    const out = this.transfersOut();
+    const mergeId = out.length > 0 && this.prng.chance(0.85) ? this.prng.pick(out) : this.prng.pick([...this.model.merges.keys()]);
+    return this.mergeInAction(mergeId, this.model.merges.get(mergeId)!.into, this.prng.pick(['ok', 'exists'] as const));
+  }
+
+  private retryMerge(): Action {
+    const req = { ...this.prng.pick(this.sentMerges) };
+    let change = 'same body';
+    if (this.prng.chance(0.3)) {
+      const field = this.prng.pick(['card', 'from'] as const);
+      req[field] = this.randomGuest().card;
+      change = field;
+    }
+    return this.mergeAction(validateMerge(req), `retry (${change}) of merge`);
+  }
+
+  /** The shard worker's sweep: transfers still out into the shard's guests land, then expired lots burn, in one transaction. */
   private sweep(): Action {
     const shard = this.prng.int(0, this.shardCount - 1);
     return {
       op: 'sweep',
       label: `expiry sweep of shard ${shard}`,
       writes: true,
-      engine: () => this.actors[shard]!.sweepExpiries(),
-      model: () => this.model.sweep(shard, this.now),
+      engine: () => ({ landed: this.actors[shard]!.completePendingMergesInTransaction(), swept: this.actors[shard]!.sweepExpiries() }),
+      model: () => ({ landed: this.model.landPending(shard, this.now), swept: this.model.sweep(shard, this.now) }),
+      after: (value) => {
+        this.reach.recovered += (value as { landed: number }).landed;
+      },
     };
   }
 
   /** Reads from the last written state, as the doors' thread answers them. */
   private read(): Action {
-    const g = this.randomGuest();
+    const g = this.holderOf(this.randomGuest().card);
     if (this.prng.chance(0.5)) {
       const lines = this.lines();
       const req = validateEvaluate({ outlet: OUTLETS[0], time: iso(this.now), currency: CURRENCY, card: g.card, lines, pointsToSpend: this.pointsFor(g, lines) });
@@ -877,8 +1204,10 @@ class Simulation {
           ...this.model.view(g, this.now, days * day_ms),
           outcome: 'ok',
           transactions: entries.map((e) => ({ transactionId: e.transactionId, kind: e.kind, balanceAfter: e.balanceAfter })),
-          // The simulated configurations have no deposits or counters.
-          accounts: [],
+          // The wallet once topped up (0 included), sorted by account; the simulated configurations count nothing.
+          accounts: Object.entries(g.accounts ?? {})
+            .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+            .map(([account, balance]) => ({ account, unit: 'money', balance })),
         };
       },
     };
@@ -891,9 +1220,10 @@ class Simulation {
    */
   async retryEverything(n: number): Promise<void> {
     const before = storeDigest(this.store);
-    for (const { guestId, req } of this.acknowledgedRequests) {
+    for (const { req } of this.acknowledgedRequests) {
       const first = this.acknowledged.get(`${req.outlet}/${req.idempotencyKey}`)!;
-      const action = this.commitAction(guestId, req, 'final retry of commit');
+      // Routed by its card, which may name another guest since a merge: the key answers wherever it arrives.
+      const action = this.commitAction(this.holderOf(req.card).id, req, 'final retry of commit');
       await this.act(n, { ...action, op: 'final retry of commit', after: (value) => {
         if (!isDeepStrictEqual(value, { ...first, outcome: 'exists' })) throw new Divergence(`a retry of commit ${first.transactionId} answered ${JSON.stringify(value)}`);
       } }, false);
@@ -904,7 +1234,15 @@ class Simulation {
         if (!isDeepStrictEqual(value, { ...result, outcome: 'exists' })) throw new Divergence(`a retry of refund ${result.refundId} answered ${JSON.stringify(value)}`);
       } }, false);
     }
-    if (storeDigest(this.store) !== before) throw new Divergence('retries of acknowledged commits and refunds wrote something');
+    for (const { req, result } of this.acknowledgedTopUps) {
+      const action = this.topUpAction(this.holderOf(req.card).id, req, 'final retry of top-up');
+      await this.act(n, { ...action, op: 'final retry of top-up', after: (value) => {
+        if (!isDeepStrictEqual(value, { ...result, outcome: 'exists' })) throw new Divergence(`a retry of top-up ${result.transactionId} answered ${JSON.stringify(value)}`);
+      } }, false);
+    }
+    // Every transfer landed at the final restart: a retry lands nothing and answers as the first time.
+    for (const { req, result } of this.acknowledgedMerges) await this.act(n, this.mergeAction(req, 'final retry of merge', { expect: result }), false);
+    if (storeDigest(this.store) !== before) throw new Divergence('retries of acknowledged commits, refunds, top-ups and merges wrote something');
     this.checkAll();
   }
 
@@ -921,8 +1259,13 @@ class Simulation {
     this.checkHoldsResolveOnce();
     for (const id of this.model.dirtyHolds) this.checkHold(id);
     for (const id of this.model.dirtyChecks) this.checkCheck(id);
+    for (const id of this.model.dirtyMerges) this.checkMerge(id);
+    if (this.model.dirtyMerges.size > 0) this.checkPendingMerges();
+    if (this.cardsMoved) this.checkCards();
     this.model.dirtyHolds.clear();
     this.model.dirtyChecks.clear();
+    this.model.dirtyMerges.clear();
+    this.cardsMoved = false;
   }
 
   /** At the end and after restarts: every hold and check, not only the ones a step changed. */
@@ -930,6 +1273,9 @@ class Simulation {
     this.checkInvariants();
     for (const id of this.model.holds.keys()) this.checkHold(id);
     for (const id of this.model.checks.keys()) this.checkCheck(id);
+    for (const id of this.model.merges.keys()) this.checkMerge(id);
+    this.checkPendingMerges();
+    this.checkCards();
     const keys = new Set<string>();
     for (const { value } of this.store.transactions.getRange({})) if (value.kind === 'check') keys.add(`${value.outlet}/${value.idempotencyKey}`);
     const acked = [...this.acknowledged.keys()].sort();
@@ -969,13 +1315,14 @@ class Simulation {
     for (const g of this.model.guests.values()) {
       const s = this.store.states.get(g.id);
       if (s === undefined) throw new Divergence(`guest ${g.id} is not stored`);
-      const got = { seq: s.seq, lastTx: s.lastTx, holdSeq: s.holdSeq, balance: s.points.balance, lots: s.points.lots, holds: s.points.holds };
-      const want = { seq: g.seq, lastTx: g.lastTx, holdSeq: g.holdSeq, balance: g.balance, lots: g.lots, holds: g.holds };
+      const got = { seq: s.seq, lastTx: s.lastTx, holdSeq: s.holdSeq, balance: s.points.balance, lots: s.points.lots, holds: s.points.holds, accounts: s.accounts, mergedInto: s.mergedInto };
+      const want = { seq: g.seq, lastTx: g.lastTx, holdSeq: g.holdSeq, balance: g.balance, lots: g.lots, holds: g.holds, accounts: g.accounts, mergedInto: g.mergedInto };
       if (!isDeepStrictEqual(got, want)) throw new Divergence(`guest ${g.id}: stored ${JSON.stringify(got)}, the model has ${JSON.stringify(want)}`);
       if (s.points.balance < 0 && !g.debtAllowed) throw new Divergence(`guest ${g.id} is at ${s.points.balance} with no debt allowed (policy ${policy})`);
       this.reach.lotsMax = Math.max(this.reach.lotsMax, s.points.lots.length);
       this.reach.openHoldsMax = Math.max(this.reach.openHoldsMax, s.points.holds.length);
       if (s.points.balance < 0) this.reach.debtors.add(g.id);
+      this.reach.depositMax = Math.max(this.reach.depositMax, s.accounts?.[WALLET] ?? 0);
     }
   }
 
@@ -986,6 +1333,39 @@ class Simulation {
         const want = this.model.system[shard]![account];
         if (got !== want) throw new Divergence(`shard ${shard} ${account}: stored ${got}, the model has ${want}`);
       }
+      // The deposit ledgers' and the merges' transit accounts, each created by its first posting.
+      const stored = this.store.system.get(shard);
+      const want = this.model.system[shard]!;
+      for (const book of ['money', 'transit'] as const) {
+        if (!isDeepStrictEqual(stored?.[book], want[book])) throw new Divergence(`shard ${shard} ${book} accounts: stored ${JSON.stringify(stored?.[book])}, the model has ${JSON.stringify(want[book])}`);
+      }
+    }
+  }
+
+  /** A transfer as stored is the model's, field for field. */
+  private checkMerge(id: string): void {
+    const got = this.store.merges.get(id);
+    const want = this.model.merges.get(id);
+    if (!isDeepStrictEqual(got, want)) throw new Divergence(`transfer ${id}: stored ${JSON.stringify(got)}, the model has ${JSON.stringify(want)}`);
+  }
+
+  /** Exactly the transfers still out are pending, under their into guest's shard. */
+  private checkPendingMerges(): void {
+    const got = [...this.store.pendingMerges.getKeys({})].map((k) => JSON.stringify(k)).sort();
+    const want = [...this.model.merges.values()].filter((m) => m.status === 'out').map((m) => JSON.stringify([guestShard(m.into), m.into, m.mergeId])).sort();
+    if (!isDeepStrictEqual(got, want)) throw new Divergence(`pending transfers: stored ${got.join(' ')}, the model has ${want.join(' ')}`);
+  }
+
+  /** Every card names the guest the model says (never one merged away), and every profile lists the model's cards. */
+  private checkCards(): void {
+    for (const [card, guestId] of this.model.cards) {
+      const stored = this.store.cards.get(card);
+      const got = typeof stored === 'string' ? stored : stored?.guestId;
+      if (got !== guestId) throw new Divergence(`card ${card} names ${got ?? 'no guest'}, the model ${guestId}`);
+    }
+    for (const g of this.model.guests.values()) {
+      const got = this.store.guests.get(g.id)?.cards;
+      if (!isDeepStrictEqual(got, g.cards)) throw new Divergence(`guest ${g.id} lists cards ${JSON.stringify(got)}, the model ${JSON.stringify(g.cards)}`);
     }
   }
 
@@ -1013,7 +1393,10 @@ class Simulation {
   private checkCheck(id: string): void {
     const c = this.model.checks.get(id)!;
     const got = this.store.checks.get([this.model.guest(c.guestId).shard, c.n]);
-    const want = { guestId: c.guestId, n: c.n, status: c.status, returned: c.returned, returnedQty: c.returnedQty, accrualReversed: c.accrualReversed, spentRestored: c.spentRestored };
+    const want = {
+      guestId: c.guestId, n: c.n, status: c.status, returned: c.returned, returnedQty: c.returnedQty, accrualReversed: c.accrualReversed, spentRestored: c.spentRestored,
+      ...(c.depositRestored === undefined ? {} : { depositRestored: c.depositRestored }),
+    };
     if (!isDeepStrictEqual(got, want)) throw new Divergence(`check ${id}: stored ${JSON.stringify(got)}, the model has ${JSON.stringify(want)}`);
     if (c.returned > c.total) throw new Divergence(`check ${id}: ${c.returned} returned of ${c.total}`);
   }
@@ -1042,7 +1425,10 @@ class Simulation {
       holds: this.model.holds.size,
       checks: this.model.checks.size,
       system,
-      reach: { lotsMax: this.reach.lotsMax, openHoldsMax: this.reach.openHoldsMax, guestsInDebt: this.reach.debtors.size, writtenOff: this.reach.writtenOff },
+      reach: {
+        lotsMax: this.reach.lotsMax, openHoldsMax: this.reach.openHoldsMax, guestsInDebt: this.reach.debtors.size, writtenOff: this.reach.writtenOff,
+        merged: this.model.merges.size, recovered: this.reach.recovered, depositMax: this.reach.depositMax,
+      },
       clock: iso(this.now),
     };
   }

@@ -9,6 +9,14 @@
 // past their timeout void only when the guest is touched (a write for that guest,
 // or the expiry sweep for guests whose agenda is due), so the states compare
 // field by field after every step, journal numbers included.
+//
+// Deposits (one money account, `wallet`) are a ledger of their own: top-ups from
+// the shard's `deposits:<a>`, check payments to `deposit_paid:<a>` and back by
+// refunds in the check's cumulative floored proportion. Merges (guest-merge.ts)
+// are two phases: phase 1 empties the guest merged away into its shard's transit
+// accounts and re-points its cards; phase 2 lands the transfer in the shard of the
+// guest who stays, once, whoever asks (the engine, a late message, a retry, the
+// shard's recovery at start and in its sweep, or a later merge of that guest).
 
 import type { ConfigSnapshot } from '../../protocol/config.js';
 import type {
@@ -28,8 +36,14 @@ import type {
   RefundOutcome,
   RefundRequest,
   RefundResult,
+  MergeOutcome,
+  MergeRequest,
+  MergeResult,
   RegisterRequest,
   RegisterResult,
+  TopUpOutcome,
+  TopUpRequest,
+  TopUpResult,
 } from '../../protocol/types.js';
 import { localMidnightAfter } from '../local-time.js';
 
@@ -38,6 +52,10 @@ const model_holds_per_guest_max = 16;
 /** Lots per account before the two latest-expiring merge (the engine's `lots_per_account_max`). */
 const model_lots_per_account_max = 256;
 const hold_timeout_seconds_fallback = 900;
+/** Cards one guest may hold (the engine's `guest_cards_max`): a merge past it is refused. */
+const model_guest_cards_max = 64;
+/** Transfers one recovery transaction lands (the engine's `merges_landed_per_transaction_max`). */
+export const model_merges_landed_max = 1_000;
 
 /** A rule of the calendar broken by what the engine would write: a bug, not an answer. */
 export class ModelViolation extends Error {}
@@ -85,8 +103,36 @@ export interface MGuest {
   holds: MHold[];
   /** Times at which the expiry sweep will look at this guest (the engine's `expiries` index). */
   agenda: Set<number>;
-  /** A refund under the `negative` policy left this guest in debt at some point. */
+  /** A refund under the `negative` policy (or a debt merged in) left this guest in debt at some point. */
   debtAllowed: boolean;
+  /** Deposit balances by account, minor units; absent until the first top-up (the engine's `accounts`). */
+  accounts?: Record<string, number>;
+  /** Set once the guest is merged away: the guest who got everything. */
+  mergedInto?: string;
+  /** The cards the guest's profile lists, in binding order (a merge appends the moved ones). */
+  cards: string[];
+}
+
+/** A merge's transfer, field for field the engine's MergeRecord. */
+export interface MMerge {
+  mergeId: string;
+  from: string;
+  into: string;
+  status: 'out' | 'done';
+  outlet: string;
+  idempotencyKey: string;
+  points: number;
+  lots: MLot[];
+  deposits: Record<string, number>;
+  counts: Record<string, number>;
+  counters: Record<string, number>;
+  holdsVoided: string[];
+  cardsMoved: string[];
+  outTx: string;
+  inTx?: string;
+  balance?: number;
+  at: number;
+  doneAt?: number;
 }
 
 interface MTaken {
@@ -110,6 +156,10 @@ export interface MCheck {
   returnedQty: number[];
   accrualReversed: number;
   spentRestored: number;
+  /** Part of the check paid from a deposit. */
+  deposit?: { account: string; amount: number };
+  /** Deposit money given back so far; set by the first refund of a check paid from a deposit. */
+  depositRestored?: number;
 }
 
 interface CommitKey {
@@ -128,13 +178,32 @@ interface RefundKey {
   transactionId: string;
   lines: string;
   amount: number;
+  cancel: boolean;
   result: RefundResult;
+}
+
+interface TopUpKey {
+  card: string;
+  account: string;
+  amount: number;
+  result: TopUpResult;
+}
+
+interface MergeKey {
+  card: string;
+  from: string;
+  fromGuestId: string;
+  result: MergeResult;
 }
 
 export interface SystemBalances {
   liability: number;
   redemption: number;
   breakage: number;
+  /** The deposit ledgers' shard accounts (`deposits:<a>`, `deposit_paid:<a>`), created by their first posting. */
+  money?: Record<string, number>;
+  /** The merges' transit accounts (`transit`, `transit:<a>`), created by their first posting. */
+  transit?: Record<string, number>;
 }
 
 /** A journal entry the engine must have appended, in order. */
@@ -155,6 +224,9 @@ export class LedgerModel {
   readonly commitKeys = new Map<string, CommitKey>();
   readonly refundKeys = new Map<string, RefundKey>();
   readonly adjustKeys = new Map<string, AdjustKey>();
+  readonly topUpKeys = new Map<string, TopUpKey>();
+  readonly merges = new Map<string, MMerge>();
+  readonly mergeKeys = new Map<string, MergeKey>();
   readonly system: SystemBalances[];
   /** Last journal number per shard. */
   readonly journal: number[];
@@ -164,6 +236,7 @@ export class LedgerModel {
   /** Holds and checks changed since the driver last drained them. */
   dirtyHolds = new Set<string>();
   dirtyChecks = new Set<string>();
+  dirtyMerges = new Set<string>();
 
   constructor(
     readonly shards: number,
@@ -179,6 +252,33 @@ export class LedgerModel {
     const g = this.guests.get(guestId);
     if (g === undefined) throw new Error(`model: no guest ${guestId}`);
     return g;
+  }
+
+  /** A guest a request by card was routed to: one merged away since is refused before any write, as the engine's `touch(…, live)` does. */
+  private liveGuest(guestId: string): MGuest {
+    const g = this.guest(guestId);
+    if (g.mergedInto !== undefined) throw new ModelError('guest_merged');
+    return g;
+  }
+
+  /** The configuration's deposit accounts (unit money). */
+  private isDeposit(account: string): boolean {
+    return this.config.rules.accounts.some((a) => a.id === account && a.unit === 'money');
+  }
+
+  /** Moves a shard account of the deposit ledgers or of the merges' transit, creating it on its first posting as the engine does. */
+  private moveSystem(shard: number, account: string, by: number): void {
+    const sys = this.system[shard]!;
+    const book = account === 'transit' || account.startsWith('transit:') ? (sys.transit ??= {}) : (sys.money ??= {});
+    book[account] = (book[account] ?? 0) + by;
+  }
+
+  private deposit(g: MGuest, account: string): number {
+    return g.accounts?.[account] ?? 0;
+  }
+
+  private setDeposit(g: MGuest, account: string, value: number): void {
+    g.accounts = { ...(g.accounts ?? {}), [account]: value };
   }
 
   // ---- arithmetic (program.ts's documented formulas, restated) ------------------
@@ -341,7 +441,7 @@ export class LedgerModel {
     const shard = this.shardOfCard(req.card);
     const id = `${shard}-${++this.guestCounter[shard]!}`;
     this.guests.set(id, {
-      id, shard, card: req.card, seq: 0, lastTx: 0, holdSeq: 0, balance: 0, lots: [], holds: [], agenda: new Set(), debtAllowed: false,
+      id, shard, card: req.card, seq: 0, lastTx: 0, holdSeq: 0, balance: 0, lots: [], holds: [], agenda: new Set(), debtAllowed: false, cards: [req.card],
     });
     this.cards.set(req.card, id);
     return { outcome: 'ok', guestId: id, card: req.card };
@@ -349,7 +449,7 @@ export class LedgerModel {
 
   evaluateWithHold(guestId: string, req: EvaluateRequest, now: number): EvaluateResult {
     if (req.currency !== this.config.organization.currency) throw new ModelError('currency_mismatch');
-    const g = this.guest(guestId);
+    const g = this.liveGuest(guestId);
     this.touch(g, now);
     const total = totalOf(req.lines);
     const available = this.available(g, now);
@@ -409,8 +509,10 @@ export class LedgerModel {
     const key = `${req.outlet}\u0000${req.idempotencyKey}`;
     const seen = this.commitKeys.get(key);
     if (seen !== undefined) return replayCommit(seen, req);
+    // The deposit account is checked before the currency (an invalid_field, not remembered).
+    if (req.deposit !== undefined && !this.isDeposit(req.deposit.account)) throw new ModelError('invalid_field');
     if (req.currency !== this.config.organization.currency) throw new ModelError('currency_mismatch');
-    const g = this.guest(guestId);
+    const g = this.liveGuest(guestId);
     this.touch(g, now);
     const total = totalOf(req.lines);
     const spend = req.pointsSpent ?? 0;
@@ -425,6 +527,10 @@ export class LedgerModel {
     }
     if (outcome === undefined && spend > this.capOf(total)) outcome = 'points_over_limit';
     if (outcome === undefined && spend > 0 && this.available(g, now, hold === undefined ? undefined : holdId) < spend) outcome = 'insufficient_points';
+    const dep = req.deposit;
+    // The deposit pays money: at most what is left to pay after the points, at most what it holds.
+    if (outcome === undefined && dep !== undefined && dep.amount > this.moneyToPayOf(total, spend)) outcome = 'deposit_over_check';
+    if (outcome === undefined && dep !== undefined && this.deposit(g, dep.account) < dep.amount) outcome = 'insufficient_funds';
 
     let result: CommitResult;
     if (outcome !== undefined) {
@@ -436,6 +542,10 @@ export class LedgerModel {
       const n = this.journal[g.shard]! + 1;
       const times = this.lotTimes(now);
       this.credit(g, accrue, { n, ...times });
+      if (dep !== undefined) {
+        this.setDeposit(g, dep.account, this.deposit(g, dep.account) - dep.amount);
+        this.moveSystem(g.shard, `deposit_paid:${dep.account}`, dep.amount);
+      }
       const entry = this.append(g, 'check');
       const sys = this.system[g.shard]!;
       sys.redemption += spend;
@@ -445,11 +555,13 @@ export class LedgerModel {
       this.checks.set(entry.transactionId, {
         transactionId: entry.transactionId, guestId, n, total, spent: spend, accrued: accrue, lines: req.lines.map((l) => ({ ...l })), taken,
         status: 'committed', returned: 0, returnedQty: req.lines.map(() => 0), accrualReversed: 0, spentRestored: 0,
+        ...(dep === undefined ? {} : { deposit: { account: dep.account, amount: dep.amount } }),
       });
       this.dirtyChecks.add(entry.transactionId);
       result = { outcome: 'ok', transactionId: entry.transactionId, guestId, configVersion: this.config.version, total, spent: spend, accrued: accrue, balance: g.balance, discount: 0, promotions: [], depositPaid: 0, depositBalance: 0 };
+      if (dep !== undefined) result = { ...result, depositPaid: dep.amount, depositBalance: this.deposit(g, dep.account) };
     }
-    this.commitKeys.set(key, { req: { ...req, lines: req.lines.map((l) => ({ ...l })) }, result });
+    this.commitKeys.set(key, { req: { ...req, lines: req.lines.map((l) => ({ ...l })), ...(req.deposit === undefined ? {} : { deposit: { ...req.deposit } }) }, result });
     return result;
   }
 
@@ -464,7 +576,7 @@ export class LedgerModel {
       if (outcome === 'exists' && seen.result.outcome !== 'ok') return seen.result;
       return { ...seen.result, outcome };
     }
-    const g = this.guest(guestId);
+    const g = this.liveGuest(guestId);
     this.touch(g, now);
     let result: AdjustResult;
     if (req.points < 0 && this.available(g, now) < -req.points) {
@@ -498,11 +610,12 @@ export class LedgerModel {
       if (seen.transactionId !== req.transactionId) outcome = 'exists_with_different_transaction';
       else if (seen.lines !== lines) outcome = 'exists_with_different_lines';
       else if (seen.amount !== amount) outcome = 'exists_with_different_amount';
+      else if (seen.cancel !== (req.cancel === true)) outcome = 'exists_with_different_cancel';
       if (outcome === 'exists' && seen.result.outcome !== 'ok') return seen.result;
       return { ...seen.result, outcome };
     }
     const result = this.refundFirst(guestId, req, now);
-    this.refundKeys.set(key, { transactionId: req.transactionId, lines, amount, result });
+    this.refundKeys.set(key, { transactionId: req.transactionId, lines, amount, cancel: req.cancel === true, result });
     return result;
   }
 
@@ -513,7 +626,11 @@ export class LedgerModel {
     const check = this.checks.get(req.transactionId);
     if (check === undefined || check.guestId !== guestId) return refused('transaction_not_found', this.guests.get(guestId)?.balance ?? 0, '');
     const g = this.guest(guestId);
-    if (check.status === 'returned') return refused('already_returned', g.balance, check.status);
+    // The points and deposit money to reverse moved with a merge: refused, and remembered under the key.
+    if (g.mergedInto !== undefined) return refused('guest_merged', 0, check.status);
+    if (check.status === 'returned' || check.status === 'cancelled') return refused('already_returned', g.balance, check.status);
+    // A cancellation undoes the whole check: only while no money of it was returned.
+    if (req.cancel === true && (check.returned > 0 || check.returnedQty.some((q) => q > 0))) return refused('cancel_after_return', g.balance, check.status);
 
     const returnedQty = [...check.returnedQty];
     let money: number;
@@ -564,20 +681,28 @@ export class LedgerModel {
     sys.liability += taken;
     const burned = this.burn(g, now);
     sys.breakage += burned;
-    const status: CheckStatus = full ? 'returned' : 'partially_returned';
+    // Deposit money the check paid goes back in the same cumulative, floored proportion.
+    const dep = check.deposit;
+    const depositDelta = dep === undefined ? 0 : share(dep.amount) - (check.depositRestored ?? 0);
+    if (dep !== undefined && depositDelta > 0) {
+      this.setDeposit(g, dep.account, this.deposit(g, dep.account) + depositDelta);
+      this.moveSystem(g.shard, `deposit_paid:${dep.account}`, -depositDelta);
+    }
+    const status: CheckStatus = req.cancel === true ? 'cancelled' : full ? 'returned' : 'partially_returned';
     const entry = this.append(g, 'refund');
     Object.assign(check, {
       status, returned: returnedAfter, returnedQty, accrualReversed: check.accrualReversed + accrualDelta, spentRestored: check.spentRestored + restoreDelta,
     });
+    if (dep !== undefined) check.depositRestored = (check.depositRestored ?? 0) + depositDelta;
     this.dirtyChecks.add(check.transactionId);
     return {
       outcome: 'ok', refundId: entry.transactionId, transactionId: req.transactionId, guestId, returned: money, accrualReversed: taken,
-      spentRestored: restoreDelta, writtenOff: accrualDelta - taken, balance: g.balance, checkStatus: status, depositRestored: 0,
+      spentRestored: restoreDelta, writtenOff: accrualDelta - taken, balance: g.balance, checkStatus: status, depositRestored: depositDelta,
     };
   }
 
   /** Takes back an accrual: its own lot first, then any, earliest expiry first; the rest is debt or let go by policy. */
-  private takeBack(g: MGuest, amount: number, ownN: number): number {
+  private takeBack(g: MGuest, amount: number, ownN: number, policy = this.config.program.refundDebtPolicy ?? 'negative'): number {
     let left = amount;
     for (const lot of [...g.lots.filter((l) => l.n === ownN), ...g.lots.filter((l) => l.n !== ownN)]) {
       if (left === 0) break;
@@ -586,11 +711,168 @@ export class LedgerModel {
       left -= take;
     }
     g.lots = g.lots.filter((l) => l.remaining > 0);
-    const policy = this.config.program.refundDebtPolicy ?? 'negative';
     const taken = policy === 'negative' ? amount : amount - left;
     g.balance -= taken;
     if (g.balance < 0 && policy === 'negative') g.debtAllowed = true;
     return taken;
+  }
+
+  // ---- deposits ---------------------------------------------------------------------
+
+  /** Money put on a deposit: the key first (card, account, amount), then the account, then the guest. */
+  topUp(guestId: string, req: TopUpRequest, now: number): TopUpResult {
+    const key = `${req.outlet}\u0000${req.idempotencyKey}`;
+    const seen = this.topUpKeys.get(key);
+    if (seen !== undefined) {
+      let outcome: TopUpOutcome = 'exists';
+      if (seen.card !== req.card) outcome = 'exists_with_different_card';
+      else if (seen.account !== req.account) outcome = 'exists_with_different_account';
+      else if (seen.amount !== req.amount) outcome = 'exists_with_different_amount';
+      return { ...seen.result, outcome };
+    }
+    if (!this.isDeposit(req.account)) throw new ModelError('invalid_field');
+    const g = this.liveGuest(guestId);
+    this.touch(g, now);
+    const balance = this.deposit(g, req.account) + req.amount;
+    this.setDeposit(g, req.account, balance);
+    this.moveSystem(g.shard, `deposits:${req.account}`, -req.amount);
+    const entry = this.append(g, 'top_up');
+    const result: TopUpResult = { outcome: 'ok', transactionId: entry.transactionId, guestId, account: req.account, balance };
+    this.topUpKeys.set(key, { card: req.card, account: req.account, amount: req.amount, result });
+    return result;
+  }
+
+  // ---- merges ---------------------------------------------------------------------
+
+  /**
+   * Phase 1, in the shard of `fromGuestId` (the guest the doors resolved `req.from` to):
+   * the key seen before answers (landing its transfer if it is out and its guest is in
+   * this shard); then the cards; one guest on both sides is `same_guest`; the cards'
+   * bound; then the writes. Same-shard merges land at once.
+   */
+  mergeOut(fromGuestId: string, req: MergeRequest, now: number): MergeResult {
+    const key = `${req.outlet}\u0000${req.idempotencyKey}`;
+    const seen = this.mergeKeys.get(key);
+    if (seen !== undefined) return this.replayMerge(seen, req, this.guest(fromGuestId).shard, now);
+    const from = this.guest(fromGuestId);
+    if (this.cards.get(req.from) !== fromGuestId) throw new ModelError(from.mergedInto !== undefined ? 'guest_merged' : 'card_not_found');
+    const intoId = this.cards.get(req.card);
+    if (intoId === undefined) throw new ModelError('card_not_found');
+    if (intoId === fromGuestId) {
+      const result: MergeResult = { outcome: 'same_guest', mergeId: '', guestId: intoId, balance: from.balance, cardsMoved: 0 };
+      this.mergeKeys.set(key, { card: req.card, from: req.from, fromGuestId, result });
+      return result;
+    }
+    const into = this.guest(intoId);
+    const moving = from.cards.filter((c) => this.cards.get(c) === fromGuestId);
+    if (into.cards.length + moving.length > model_guest_cards_max) throw new ModelError('invalid_field');
+
+    // What the from guest received and has not landed moves on with it.
+    for (const m of this.pendingInto(fromGuestId)) this.land(m.mergeId, now);
+    const record = this.moveOut(from, into, req, moving, now);
+    for (const c of moving) this.cards.set(c, intoId);
+    into.cards = [...into.cards, ...moving];
+    from.cards = [];
+    this.mergeKeys.set(key, { card: req.card, from: req.from, fromGuestId, result: mergeAnswer(record, 'ok') });
+    return mergeAnswer(into.shard === from.shard ? this.land(record.mergeId, now) : record, 'ok');
+  }
+
+  /** Phase 2, in the shard of the guest who stays: lands the transfer if it is still out, answering with `outcome`. */
+  mergeIn(mergeId: string, outcome: MergeOutcome, now: number): MergeResult {
+    return mergeAnswer(this.land(mergeId, now), outcome);
+  }
+
+  /** Recovery (at a shard's start and in its sweep): lands up to `limit` transfers still out into the shard's guests, in the index's order. */
+  landPending(shard: number, now: number, limit = model_merges_landed_max): number {
+    const due = [...this.merges.values()]
+      .filter((m) => m.status === 'out' && this.guest(m.into).shard === shard)
+      .sort((a, b) => compareText(a.into, b.into) || compareText(a.mergeId, b.mergeId))
+      .slice(0, limit);
+    for (const m of due) this.land(m.mergeId, now);
+    return due.length;
+  }
+
+  /** Transfers still out into one guest, in the pending index's order. */
+  private pendingInto(guestId: string): MMerge[] {
+    return [...this.merges.values()].filter((m) => m.status === 'out' && m.into === guestId).sort((a, b) => compareText(a.mergeId, b.mergeId));
+  }
+
+  private replayMerge(seen: MergeKey, req: MergeRequest, shard: number, now: number): MergeResult {
+    let outcome: MergeOutcome = 'exists';
+    if (seen.card !== req.card) outcome = 'exists_with_different_card';
+    else if (seen.from !== req.from) outcome = 'exists_with_different_from';
+    if (seen.result.mergeId === '') return outcome === 'exists' ? seen.result : { ...seen.result, outcome };
+    let record = this.merges.get(seen.result.mergeId)!;
+    if (record.status === 'out' && this.guest(record.into).shard === shard) record = this.land(record.mergeId, now);
+    return mergeAnswer(record, outcome);
+  }
+
+  /** Empties the from guest into its shard's transit accounts: holds voided, one merge_out entry, the transfer out. */
+  private moveOut(from: MGuest, into: MGuest, req: MergeRequest, moving: string[], now: number): MMerge {
+    this.touch(from, now);
+    for (const h of from.holds) this.resolveHold(h.id, 'voided');
+    const points = from.balance;
+    const lots = from.lots.map((l) => ({ ...l }));
+    if (points !== 0) this.moveSystem(from.shard, 'transit', points);
+    const deposits: Record<string, number> = {};
+    const zeroed: Record<string, number> = {};
+    for (const [account, value] of Object.entries(from.accounts ?? {})) {
+      if (!this.isDeposit(account)) continue;
+      zeroed[account] = 0;
+      if (value === 0) continue;
+      if (value < 0) throw new ModelViolation(`guest ${from.id}: deposit ${account} at ${value}`);
+      deposits[account] = value;
+      this.moveSystem(from.shard, `transit:${account}`, value);
+    }
+    const holdsVoided = from.holds.map((h) => h.id);
+    from.balance = 0;
+    from.lots = [];
+    from.holds = [];
+    from.mergedInto = into.id;
+    if (Object.keys(zeroed).length > 0) from.accounts = zeroed;
+    else delete from.accounts;
+    const entry = this.append(from, 'merge_out');
+    const record: MMerge = {
+      mergeId: `${from.id}.m1`, from: from.id, into: into.id, status: 'out', outlet: req.outlet, idempotencyKey: req.idempotencyKey,
+      points, lots, deposits, counts: {}, counters: {}, holdsVoided, cardsMoved: moving, outTx: entry.transactionId, at: now,
+    };
+    if (this.merges.has(record.mergeId)) throw new Error(`model: ${from.id} merged away twice`);
+    this.merges.set(record.mergeId, record);
+    this.dirtyMerges.add(record.mergeId);
+    return record;
+  }
+
+  /**
+   * Phase 2: the into guest gets the lots (with their times, joined into a merge_in lot
+   * number), or the debt (taken from its lots, the rest a debt whatever the policy); lots
+   * expired in transit burn in the same entry; deposits add up. Once only.
+   */
+  private land(mergeId: string, now: number): MMerge {
+    const record = this.merges.get(mergeId)!;
+    if (record.status === 'done') return record;
+    const g = this.guest(record.into);
+    if (g.mergedInto !== undefined) throw new ModelViolation(`transfer ${mergeId} lands on ${g.id}, merged away`);
+    this.touch(g, now);
+    const n = this.journal[g.shard]! + 1;
+    if (record.points > 0) {
+      for (const lot of record.lots) this.credit(g, lot.remaining, { n, activatesAt: lot.activatesAt, expiresAt: lot.expiresAt });
+    } else if (record.points < 0) {
+      this.takeBack(g, -record.points, -1, 'negative');
+    }
+    if (record.points !== 0) this.moveSystem(g.shard, 'transit', -record.points);
+    if (g.balance < 0) g.debtAllowed = true;
+    const burned = this.burn(g, now);
+    this.system[g.shard]!.breakage += burned;
+    for (const [account, amount] of Object.entries(record.deposits)) {
+      this.setDeposit(g, account, this.deposit(g, account) + amount);
+      this.moveSystem(g.shard, `transit:${account}`, -amount);
+    }
+    const entry = this.append(g, 'merge_in');
+    for (const lot of record.lots) if (lot.expiresAt > now) g.agenda.add(lot.expiresAt);
+    const done: MMerge = { ...record, status: 'done', inTx: entry.transactionId, balance: g.balance, doneAt: now };
+    this.merges.set(mergeId, done);
+    this.dirtyMerges.add(mergeId);
+    return done;
   }
 
   /** The expiry sweep of one shard: touches every guest whose agenda is due, in the index's key order. */
@@ -609,6 +891,15 @@ export class LedgerModel {
     }
     return due.length;
   }
+}
+
+function mergeAnswer(record: MMerge, outcome: MergeOutcome): MergeResult {
+  return { outcome, mergeId: record.mergeId, guestId: record.into, balance: record.balance ?? 0, cardsMoved: record.cardsMoved.length };
+}
+
+/** Byte order of ASCII keys, as LMDB sorts them. */
+function compareText(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 export function totalOf(lines: readonly CheckLine[]): number {
@@ -637,8 +928,13 @@ function replayCommit(seen: CommitKey, req: CommitRequest): CommitResult {
   else if (!sameLines(first.lines, req.lines)) outcome = 'exists_with_different_lines';
   else if ((first.pointsSpent ?? 0) !== (req.pointsSpent ?? 0)) outcome = 'exists_with_different_points_spent';
   else if ((first.holdId ?? '') !== (req.holdId ?? '')) outcome = 'exists_with_different_hold';
+  else if (depositKey(first) !== depositKey(req)) outcome = 'exists_with_different_deposit';
   if (outcome === 'exists' && seen.result.outcome !== 'ok') return seen.result;
   return { ...seen.result, outcome };
+}
+
+function depositKey(req: CommitRequest): string {
+  return req.deposit === undefined ? '' : `${req.deposit.account}:${req.deposit.amount}`;
 }
 
 function refundLinesKey(req: RefundRequest): string {

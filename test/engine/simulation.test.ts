@@ -1,7 +1,8 @@
 // The ledger's seeded simulation (engine/simulation.ts) in CI: a short set of
 // seeds, each failing with the seed and step that replay it; the same seed gives
 // the same run; and the seeds together still reach what the simulation claims to
-// exercise (a simulation that quietly stopped crashing or refunding proves nothing).
+// exercise (a simulation that quietly stopped crashing, refunding, paying from a
+// deposit or merging guests proves nothing).
 
 import { describe, expect, it } from 'vitest';
 import { simulate, type SimulationResult } from '../../dist/engine/simulation.js';
@@ -20,7 +21,7 @@ async function run(seed: number, steps = STEPS, aborts = false): Promise<Simulat
 }
 
 const outcomes = new Map<string, number>();
-const totals = { crashes: 0, restarts: 0, breakage: 0, shards: new Set<number>(), policies: new Set<string>() };
+const totals = { crashes: 0, restarts: 0, breakage: 0, merged: 0, recovered: 0, depositMax: 0, shards: new Set<number>(), policies: new Set<string>() };
 
 describe('ledger simulation with aborted write transactions', () => {
   // Transactions that throw after writing and are rolled back, then go on without a restart.
@@ -46,6 +47,9 @@ describe('ledger simulation', () => {
       totals.crashes += r.stats.crashes;
       totals.restarts += r.stats.restarts;
       totals.breakage += r.stats.system.breakage;
+      totals.merged += r.stats.reach.merged;
+      totals.recovered += r.stats.reach.recovered;
+      totals.depositMax = Math.max(totals.depositMax, r.stats.reach.depositMax);
       totals.shards.add(r.stats.shards);
       totals.policies.add(r.stats.settings.program.refundDebtPolicy ?? 'negative');
     });
@@ -60,7 +64,18 @@ describe('ledger simulation', () => {
       'hold held', 'cancel ok', 'cancel hold_expired',
       'refund ok', 'refund exists', 'refund exists_with_different_transaction', 'refund already_returned', 'refund refund_exceeds_check', 'refund transaction_not_found',
       'adjust ok', 'adjust insufficient_points', 'sweep ok', 'balance ok', 'evaluate ok',
+      // Deposits: top-ups and their keys, checks paid partly from the wallet and refused.
+      'topUp ok', 'topUp exists', 'topUp exists_with_different_card', 'topUp exists_with_different_amount', 'topUp invalid_field',
+      'commit deposit_over_check', 'commit insufficient_funds', 'commit exists_with_different_deposit',
+      // Cancellations of checks.
+      'cancel check ok', 'cancel check cancel_after_return', 'cancel check already_returned', 'cancel check exists', 'refund exists_with_different_cancel',
+      // Merges: both phases, their keys, one guest on both sides, and requests for a guest merged away.
+      'merge ok', 'merge same_guest', 'merge exists', 'merge exists_with_different_card', 'mergeIn ok', 'mergeIn exists',
+      'refund guest_merged', 'commit guest_merged', 'hold guest_merged', 'cancel hold_already_resolved',
     ]) reached(k);
+    expect(totals.merged, 'no guest was merged').toBeGreaterThan(0);
+    expect(totals.recovered, 'no transfer was landed by a restart or a sweep').toBeGreaterThan(0);
+    expect(totals.depositMax, 'no wallet held money').toBeGreaterThan(0);
     expect(totals.crashes).toBeGreaterThan(0);
     expect(totals.restarts).toBeGreaterThan(totals.crashes);
     expect(totals.breakage, 'no points ever expired').toBeGreaterThan(0);
