@@ -20,7 +20,7 @@ import type { BenchResult, LoadResult } from './stats.js';
 import { runWsLoad } from './ws-load.js';
 import { auditRow, ledger_spend_points, placeHolds } from './ledger-scenarios.js';
 import { publishRules } from './publish-rules.js';
-import { sampleRules50 } from '../engine/rules/sample.js';
+import { sampleContext8, sampleRules50 } from '../engine/rules/sample.js';
 
 const ws_connections = 50;
 const ws_inflight_per_connection = 32;
@@ -49,16 +49,7 @@ function card(seq: number, guests: number): string {
 }
 
 /** The 8-line check of the promotions row (engine/rules/sample.ts): a weekday lunch, so periods open. */
-const LINES_8 = [
-  { itemCode: 'IPA', category: 'beer', quantity: 3, unitPrice: 35_000 },
-  { itemCode: 'MERLOT', category: 'wine', quantity: 1, unitPrice: 90_000 },
-  { itemCode: 'LATTE', category: 'coffee', quantity: 2, unitPrice: 25_000 },
-  { itemCode: 'CAKE', category: 'dessert', quantity: 1, unitPrice: 30_000 },
-  { itemCode: 'STEAK', category: 'food', quantity: 1, unitPrice: 120_000 },
-  { itemCode: 'NUTS', category: 'snack', quantity: 2, unitPrice: 15_000 },
-  { itemCode: 'COLA', category: 'soft', quantity: 2, unitPrice: 12_000 },
-  { itemCode: 'CIGARS', category: 'tobacco', quantity: 1, unitPrice: 80_000 },
-];
+const LINES_8 = sampleContext8().check.lines;
 const TIME_LUNCH = '2026-03-10T13:30:00+03:00';
 const promotionsBody = (c: string) => ({ outlet: OUTLET, time: TIME_LUNCH, currency: 'RUB', card: c, lines: LINES_8, pointsToSpend: 0 });
 

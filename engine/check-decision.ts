@@ -20,11 +20,9 @@ import { compileRules, type CompiledRules } from './rules/compile.js';
 import { evaluate } from './rules/evaluate.js';
 import { localTime } from './rules/local-time.js';
 import type { Evaluation, GuestContext, PromotionUsage, RulesContext } from './rules/model.js';
-import { pointsCapOf, pointsToMoney } from './program.js';
+import { accrualOf, decide, pointsCapOf, pointsToMoney } from './program.js';
 import type { GuestProfile, GuestState, PromotionWindows } from './store.js';
 
-const BP_WHOLE = 10_000;
-const POINT_HUNDREDTHS = 100;
 
 interface CompiledConfig {
   rules: CompiledRules;
@@ -71,7 +69,7 @@ export interface CheckDecision {
   total: number;
   /** Our promotions' discount, minor units. */
   discount: number;
-  /** Per line: its sum after our discount (and the POS's), minor units. */
+  /** With a discount: per line, its sum after it (and the POS's), minor units; empty without one. */
   lineNets: number[];
   /** The most points payable on this check by the program and the promotions (not bounded by the balance). */
   pointsCap: number;
@@ -84,6 +82,8 @@ export interface CheckDecision {
   baseAccrue: number;
   /** The promotions' evaluation; null when no promotion is active. */
   evaluation: Evaluation | null;
+  /** The check's local usage windows the promotions were counted in; null without promotions. */
+  windows: WindowKeys | null;
 }
 
 /** Usage windows keyed by the local date: a window of another day, week or month counts nothing now. */
@@ -138,6 +138,9 @@ export interface DecideArgs {
   state: GuestState;
   profile: GuestProfile | undefined;
   check: CheckInput;
+  /** The check's own time (ISO 8601), which promotions' periods and windows read. */
+  time: string;
+  /** Server time, epoch ms: the promotions' time when the check's cannot be read. */
   now: number;
   /** Promotion id → what its budget has left; read only when promotions run. */
   budgets: () => Record<string, number>;
@@ -149,7 +152,7 @@ export interface DecideArgs {
 }
 
 /** Decides the check. `check.pointsToSpend` must already be within the cap for the money figures to be final. */
-export function decideCheck(a: DecideArgs, paidWithPoints?: number): CheckDecision {
+export function decideCheck(a: DecideArgs): CheckDecision {
   const { config, check } = a;
   const program = config.program;
   const c = compiledRulesOf(config);
@@ -157,9 +160,10 @@ export function decideCheck(a: DecideArgs, paidWithPoints?: number): CheckDecisi
   for (let i = 0; i < check.lines.length; i++) total += lineSum(check.lines[i]!);
   if (!c.anyActive) return plainDecision(config, check, total);
 
-  const keys = windowKeys(a.now, config.organization.timeZone);
+  const time = checkTime(a.time, a.now);
+  const keys = windowKeys(time, config.organization.timeZone);
   const ctx: RulesContext = {
-    time: a.now,
+    time,
     check: {
       organization: config.organization.id,
       outlet: check.outlet,
@@ -167,7 +171,7 @@ export function decideCheck(a: DecideArgs, paidWithPoints?: number): CheckDecisi
       ...c.places.get(check.outlet),
       currency: config.organization.currency,
       lines: check.lines,
-      paidWithPoints: paidWithPoints ?? Math.min(total, pointsToMoney(program, check.pointsToSpend)),
+      paidWithPoints: Math.min(total, pointsToMoney(program, check.pointsToSpend)),
     },
     guest: guestContext(a.guestId, a.state, a.profile, keys, program.id),
     budgets: a.budgets(),
@@ -183,7 +187,7 @@ export function decideCheck(a: DecideArgs, paidWithPoints?: number): CheckDecisi
   for (const l of ev.lines) if (l.baseAccrual) baseNet += l.net;
   // The money paid falls on the lines in proportion to their nets; the base accrual takes the share of its lines.
   const baseMoney = net === 0 ? 0 : Number((BigInt(moneyToPay) * BigInt(baseNet)) / BigInt(net));
-  const baseAccrue = accrualOf(config, baseMoney);
+  const baseAccrue = accrualOf(program, baseMoney);
   let promoAccrue = 0;
   for (const acc of ev.accruals) if (acc.account === program.id) promoAccrue += acc.amount;
   for (const act of ev.actions) if (act.kind === 'top_up' && act.account === program.id) promoAccrue += act.amount;
@@ -197,7 +201,14 @@ export function decideCheck(a: DecideArgs, paidWithPoints?: number): CheckDecisi
     accrue: baseAccrue + promoAccrue,
     baseAccrue,
     evaluation: ev,
+    windows: keys,
   };
+}
+
+/** The time promotions see: the check's own (periods are the outlet's local hours), else the server's. */
+function checkTime(time: string, now: number): number {
+  const t = Date.parse(time);
+  return Number.isFinite(t) ? t : now;
 }
 
 /** The decision with the points actually spendable: trims the ask to the cap and decides again when that changes what points pay. */
@@ -213,27 +224,21 @@ function lineSum(l: CheckLine): number {
   return Math.max(0, l.quantity * l.unitPrice - (l.posDiscount ?? 0));
 }
 
-function accrualOf(config: ConfigSnapshot, money: number): number {
-  const p = config.program;
-  return Math.floor((Math.floor((money * p.accrualBp) / BP_WHOLE) * POINT_HUNDREDTHS) / p.pointValueMinor);
-}
-
 /** No promotion active: the program alone, as before promotions existed. */
 function plainDecision(config: ConfigSnapshot, check: CheckInput, total: number): CheckDecision {
-  const program = config.program;
-  const moneyByPoints = Math.min(total, pointsToMoney(program, check.pointsToSpend));
-  const moneyToPay = total - moneyByPoints;
-  const accrue = accrualOf(config, moneyToPay);
+  // The balance bounds nothing here: callers bound the points by what is available.
+  const d = decide(config.program, Number.MAX_SAFE_INTEGER, total, check.pointsToSpend);
   return {
     total,
     discount: 0,
-    lineNets: check.lines.map(lineSum),
-    pointsCap: pointsCapOf(program, total),
-    moneyByPoints,
-    moneyToPay,
-    accrue,
-    baseAccrue: accrue,
+    lineNets: [],
+    pointsCap: d.pointsCap,
+    moneyByPoints: d.moneyByPoints,
+    moneyToPay: d.moneyToPay,
+    accrue: d.accrue,
+    baseAccrue: d.accrue,
     evaluation: null,
+    windows: null,
   };
 }
 

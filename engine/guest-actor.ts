@@ -32,8 +32,8 @@ import type {
   TopUpRequest,
   TopUpResult,
 } from '../protocol/types.js';
-import { budgetSpend, decideCheck, hasPromotions, recordUsage, windowKeys } from './check-decision.js';
-import { type Clock, appliedPromotions, budgetsLeft, checkCurrency, checkTime, evaluateCheck, readState } from './guest-reader.js';
+import { budgetSpend, decideCheck, hasPromotions, recordUsage } from './check-decision.js';
+import { type Clock, appliedPromotions, budgetsLeft, checkCurrency, evaluateCheck, readState } from './guest-reader.js';
 import type { Evaluation } from './rules/model.js';
 import { GuestRegistry } from './guest-registry.js';
 import { type MergeHost, type MergeInRequest, completeMerge, completePendingMerges, guestMergedError, mergeOut } from './guest-merge.js';
@@ -51,7 +51,6 @@ import {
   spend,
   takeBack,
 } from './points-account.js';
-import { checkTotal, decide, pointsCapOf } from './program.js';
 import {
   type CheckProgress,
   type GuestState,
@@ -389,7 +388,8 @@ export class GuestActor {
       state,
       profile: hasPromotions(this.config) ? this.store.guests.get(guestId) : undefined,
       check: { outlet: req.outlet, lines: req.lines, pointsToSpend: pointsSpent },
-      now: checkTime(req.time, now),
+      time: req.time,
+      now,
       budgets: () => budgetsLeft(this.store, this.config),
     });
     let hold: Hold | undefined;
@@ -434,7 +434,7 @@ export class GuestActor {
       const applied = d.evaluation === null ? [] : appliedPromotions(d.evaluation, program.id);
       let next: GuestState = { ...state, points };
       if (d.evaluation !== null) {
-        next = { ...next, ...recordUsage(state, d.evaluation, windowKeys(checkTime(req.time, now), tz)) };
+        next = { ...next, ...recordUsage(state, d.evaluation, d.windows!) };
         this.spendBudgets(d.evaluation);
         next = { ...next, accounts: this.accrueToAccounts(guestId, next.accounts ?? {}, d.evaluation, postings) };
       }

@@ -62,7 +62,8 @@ export function evaluateCheck(store: Store, config: ConfigSnapshot, guestId: str
       state,
       profile: hasPromotions(config) ? store.guests.get(guestId) : undefined,
       check: { outlet: req.outlet, lines: req.lines, pointsToSpend: req.pointsToSpend ?? 0 },
-      now: checkTime(req.time, now),
+      time: req.time,
+      now,
       budgets: () => budgetsLeft(store, config),
       explain: req.explain === true,
     },
@@ -88,12 +89,6 @@ export function evaluateCheck(store: Store, config: ConfigSnapshot, guestId: str
   };
   if (req.explain === true) result.explanation = ev === null ? [] : ev.promotions.map(verdict);
   return result;
-}
-
-/** The time promotions see: the check's own (periods are the outlet's local hours), else the server's. */
-export function checkTime(time: string, now: number): number {
-  const t = Date.parse(time);
-  return Number.isFinite(t) ? t : now;
 }
 
 export function appliedPromotions(ev: Evaluation, programAccount: string): AppliedPromotion[] {

@@ -33,6 +33,11 @@ export function pointsToMoney(program: BonusProgramConfig, points: number): numb
   return Math.ceil((points * program.pointValueMinor) / POINT_HUNDREDTHS);
 }
 
+/** Points (hundredths) accrued on `money` paid, minor units. */
+export function accrualOf(program: BonusProgramConfig, money: number): number {
+  return Math.floor((Math.floor((money * program.accrualBp) / BP_WHOLE) * POINT_HUNDREDTHS) / program.pointValueMinor);
+}
+
 export function pointsCapOf(program: BonusProgramConfig, total: number): number {
   const moneyCap = Math.floor((total * program.payMaxBp) / BP_WHOLE);
   return Math.floor((moneyCap * POINT_HUNDREDTHS) / program.pointValueMinor);
@@ -44,7 +49,5 @@ export function decide(program: BonusProgramConfig, balance: number, total: numb
   const pointsMax = Math.min(balance, pointsCap);
   const moneyByPoints = Math.min(total, pointsToMoney(program, spend));
   const moneyToPay = total - moneyByPoints;
-  const accrueMoney = Math.floor((moneyToPay * program.accrualBp) / BP_WHOLE);
-  const accrue = Math.floor((accrueMoney * POINT_HUNDREDTHS) / program.pointValueMinor);
-  return { pointsMax, pointsCap, moneyByPoints, moneyToPay, accrue };
+  return { pointsMax, pointsCap, moneyByPoints, moneyToPay, accrue: accrualOf(program, moneyToPay) };
 }

@@ -6,9 +6,9 @@ import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startGrpcDoor, type GrpcDoor } from '../../dist/adapters/grpc-door.js';
 import { startUwsDoor } from '../../dist/adapters/uws-door.js';
-import { guestShard, openStore } from '../../dist/engine/store.js';
+import { guestShard } from '../../dist/engine/store.js';
 import { verifyStore } from '../../dist/engine/verify.js';
-import { CHECK_TIME, OUTLET, TERMINAL_KEY, lines, startEngine } from '../helpers/engine.js';
+import { CHECK_TIME, auditAfterClose, OUTLET, TERMINAL_KEY, lines, startEngine } from '../helpers/engine.js';
 import { KopilkaTestClient } from '../helpers/grpc-client.js';
 import { WsClient } from '../helpers/ws-client.js';
 
@@ -58,13 +58,9 @@ afterAll(async () => {
   await grpcDoor?.close(1_000);
   uws?.stopListening();
   uws?.closeConnections();
-  await t.engine.drain(5000);
-  await t.engine.close();
-  const store = openStore(t.dataDir);
   try {
-    expect(verifyStore(store).differences).toEqual([]);
+    await auditAfterClose(t, (store) => expect(verifyStore(store).differences).toEqual([]));
   } finally {
-    await store.close();
     await t.close().catch(() => undefined);
   }
 });

@@ -5,10 +5,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startGrpcDoor } from '../../dist/adapters/grpc-door.js';
 import { validateRules } from '../../dist/engine/rules/validate.js';
-import { openStore } from '../../dist/engine/store.js';
 import { verifyStore } from '../../dist/engine/verify.js';
 import { validateRefund } from '../../dist/protocol/validate.js';
-import { CHECK_TIME, OUTLET, TERMINAL_KEY, startEngine, testSnapshot } from '../helpers/engine.js';
+import { CHECK_TIME, auditAfterClose, OUTLET, TERMINAL_KEY, startEngine, testSnapshot } from '../helpers/engine.js';
 import { KopilkaTestClient } from '../helpers/grpc-client.js';
 
 const lines = [{ itemCode: 'SOUP', category: 'soup', quantity: 2, unitPrice: 10_000 }];
@@ -28,13 +27,9 @@ describe('cancelling a check', () => {
     for (const card of ['X-1', 'X-2', 'X-3']) await t.engine.execute('register', { outlet: OUTLET, card });
   });
   afterAll(async () => {
-    await t.engine.drain(5000);
-    await t.engine.close();
-    const store = openStore(t.dataDir);
     try {
-      expect(verifyStore(store).differences).toEqual([]);
+      await auditAfterClose(t, (store) => expect(verifyStore(store).differences).toEqual([]));
     } finally {
-      await store.close();
       await t.close().catch(() => undefined);
     }
   });

@@ -6,10 +6,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startGrpcDoor } from '../../dist/adapters/grpc-door.js';
 import { startUwsDoor } from '../../dist/adapters/uws-door.js';
 import { validateRules } from '../../dist/engine/rules/validate.js';
-import { openStore } from '../../dist/engine/store.js';
 import { verifyStore } from '../../dist/engine/verify.js';
 import { validateCommit, validateTopUp } from '../../dist/protocol/validate.js';
-import { CHECK_TIME, OUTLET, TERMINAL_KEY, startEngine, testSnapshot } from '../helpers/engine.js';
+import { CHECK_TIME, auditAfterClose, OUTLET, TERMINAL_KEY, startEngine, testSnapshot } from '../helpers/engine.js';
 import { KopilkaTestClient } from '../helpers/grpc-client.js';
 
 const soup = (unitPrice = 20_000) => [{ itemCode: 'SOUP', category: 'soup', quantity: 1, unitPrice }];
@@ -29,20 +28,18 @@ describe('deposits', () => {
     for (const card of ['D-1', 'D-2', 'D-3']) await t.engine.execute('register', { outlet: OUTLET, card });
   });
   afterAll(async () => {
-    await t.engine.drain(5000);
-    await t.engine.close();
-    const store = openStore(t.dataDir);
     try {
-      // Every deposit ledger sums to zero and every deposit equals its postings.
-      expect(verifyStore(store).differences).toEqual([]);
-      // And it can tell: a deposit changed behind the ledger's back is reported.
-      const guestId = store.cards.get('D-1') as unknown as string;
-      const id = typeof guestId === 'string' ? guestId : (guestId as any).guestId;
-      const state = store.states.get(id)!;
-      await store.states.put(id, { ...state, accounts: { ...state.accounts, wallet: 1 } });
-      expect(verifyStore(store).differences.map((d: any) => d.what)).toContain('deposit equals its postings');
+      await auditAfterClose(t, async (store) => {
+        // Every deposit ledger sums to zero and every deposit equals its postings.
+        expect(verifyStore(store).differences).toEqual([]);
+        // And it can tell: a deposit changed behind the ledger's back is reported.
+        const guestId = store.cards.get('D-1') as unknown as string;
+        const id = typeof guestId === 'string' ? guestId : (guestId as any).guestId;
+        const state = store.states.get(id)!;
+        await store.states.put(id, { ...state, accounts: { ...state.accounts, wallet: 1 } });
+        expect(verifyStore(store).differences.map((d: any) => d.what)).toContain('deposit equals its postings');
+      });
     } finally {
-      await store.close();
       await t.close().catch(() => undefined);
     }
   });

@@ -11,7 +11,7 @@ import { validateRules } from '../../dist/engine/rules/validate.js';
 import { guestShard, loadConfig, openStore, type Store } from '../../dist/engine/store.js';
 import { verifyStore } from '../../dist/engine/verify.js';
 import { validateRequest } from '../../dist/protocol/validate.js';
-import { CHECK_TIME, OUTLET, startEngine, testSnapshot } from '../helpers/engine.js';
+import { CHECK_TIME, auditAfterClose, OUTLET, startEngine, testSnapshot } from '../helpers/engine.js';
 
 type Started = Awaited<ReturnType<typeof startEngine>>;
 type Lot = { n: number; remaining: number; activatesAt: number; expiresAt: number };
@@ -119,14 +119,7 @@ function transitSum(store: Store): Record<string, number> {
 }
 
 async function verifyClean(t: Started): Promise<void> {
-  await t.engine.drain(5000);
-  await t.engine.close();
-  const store = openStore(t.dataDir);
-  try {
-    expect(verifyStore(store).differences).toEqual([]);
-  } finally {
-    await store.close();
-  }
+  await auditAfterClose(t, (store) => expect(verifyStore(store).differences).toEqual([]));
 }
 
 describe('merge across shards', () => {

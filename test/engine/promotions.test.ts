@@ -5,9 +5,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { validateRules } from '../../dist/engine/rules/validate.js';
 import { validateEvaluate } from '../../dist/protocol/validate.js';
-import { openStore } from '../../dist/engine/store.js';
 import { verifyStore } from '../../dist/engine/verify.js';
-import { CHECK_TIME, OUTLET, startEngine, tempDir, testSnapshot } from '../helpers/engine.js';
+import { CHECK_TIME, auditAfterClose, OUTLET, startEngine, tempDir, testSnapshot } from '../helpers/engine.js';
 
 type Started = Awaited<ReturnType<typeof startEngine>>;
 
@@ -67,13 +66,9 @@ describe('promotions in evaluate and commit', () => {
   });
   afterAll(async () => {
     // Discounted checks, refunds of them and promotion accruals leave the ledger clean.
-    await t.engine.drain(5000);
-    await t.engine.close();
-    const store = openStore(t.dataDir);
     try {
-      expect(verifyStore(store).differences).toEqual([]);
+      await auditAfterClose(t, (store) => expect(verifyStore(store).differences).toEqual([]));
     } finally {
-      await store.close();
       await t.close().catch(() => undefined);
     }
   });

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { Engine } from '../../dist/engine/index.js';
 import { demoSnapshot, sha256Hex } from '../../dist/engine/demo-config.js';
 import type { ConfigSnapshot } from '../../dist/protocol/config.js';
+import { openStore, type Store } from '../../dist/engine/store.js';
 
 export const TERMINAL_KEY = 'test-terminal-key-outlet-1';
 export const OTHER_TERMINAL_KEY = 'test-terminal-key-outlet-2';
@@ -47,3 +48,19 @@ export function lines(n = 2, price = 10_000) {
 }
 
 export const CHECK_TIME = '2026-11-24T12:30:00+03:00';
+
+/**
+ * Stops the engine, then opens its data folder as `npm run verify` does and hands
+ * the store to `audit` (which asserts what it wants), closing it afterwards. The
+ * folder stays: `t.close()` removes it (it tolerates the engine already closed).
+ */
+export async function auditAfterClose(t: Awaited<ReturnType<typeof startEngine>>, audit: (store: Store) => void | Promise<void>): Promise<void> {
+  await t.engine.drain(5000);
+  await t.engine.close();
+  const store = openStore(t.dataDir);
+  try {
+    await audit(store);
+  } finally {
+    await store.close();
+  }
+}
