@@ -1372,7 +1372,7 @@ class Simulation {
   /** A hold posted, voided or expired never changes again: watched from the store alone. */
   private checkHoldsResolveOnce(): void {
     let count = 0;
-    for (const { key, value } of this.store.holds.getRange({})) {
+    for (const { key, value } of this.store.holds.all()) {
       count++;
       const id = key as string;
       const seen = this.seenHolds.get(id);

@@ -6,6 +6,7 @@
 // shared environment writes at 96% of the rate of one environment per shard.
 
 import { open, type Database, type RootDatabase } from 'lmdb';
+import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { withRules, type ConfigSnapshot, type StoredConfigSnapshot } from '../protocol/config.js';
@@ -325,8 +326,8 @@ export interface Store {
   meta: Database<unknown, string>;
   /** [shard, journal number] of a check → how far it has been returned. */
   checks: Database<CheckProgress, [number, number]>;
-  /** holdId → the hold and how it resolved. */
-  holds: Database<HoldRecord, string>;
+  /** holdId → the hold and how it resolved (see `HoldRecords`: they live beside their guest's state). */
+  holds: HoldRecords;
   /** [outlet, idempotency key] of a refund → record. */
   refundKeys: Database<RefundKeyRecord, [string, string]>;
   /** [outlet, idempotency key] of an adjustment → record. */
@@ -346,6 +347,47 @@ export interface Store {
   /** [into shard, into guest, mergeId] → transfers still `out`: what that shard must land (at attach, before a guest is merged away, at each sweep). */
   pendingMerges: Database<null, [number, string, string]>;
   close(): Promise<void>;
+}
+
+/**
+ * Hold records share the `states` B-tree, keyed by the hold id `<guestId>.h<n>`: '.'
+ * sorts below every character of a guest id, so a guest's holds sit right after its
+ * state, on the same leaf page as a rule. Placing, posting or voiding a hold also
+ * rewrites the guest's state, so it dirties that page and no other: one random page
+ * per commit instead of two (the holds of one guest are few: at most
+ * `holds_per_guest_max` open, and every hold ever placed keeps its record).
+ * Guest ids never contain '.', which is how a key tells the two apart (`isGuestKey`).
+ * Holds placed before this layout stay in the database `holds` and are read there.
+ */
+export class HoldRecords {
+  constructor(
+    private readonly beside: Database<HoldRecord, string>,
+    private readonly legacy: Database<HoldRecord, string>,
+  ) {}
+
+  get(holdId: string): HoldRecord | undefined {
+    return this.beside.get(holdId) ?? this.legacy.get(holdId);
+  }
+
+  putSync(holdId: string, record: HoldRecord): void {
+    assert.ok(!isGuestKey(holdId), `${holdId} is not a hold id`);
+    this.beside.putSync(holdId, record);
+    if (this.legacy.get(holdId) !== undefined) this.legacy.removeSync(holdId);
+  }
+
+  /** Every hold record, in no particular order. */
+  *all(): Iterable<{ key: string; value: HoldRecord }> {
+    for (const entry of this.beside.getRange({})) if (!isGuestKey(entry.key)) yield entry;
+    yield* this.legacy.getRange({});
+  }
+}
+
+/** A key of the `states` database that names a guest (not one of its holds). */
+export const isGuestKey = (key: string): boolean => !key.includes('.');
+
+/** Every guest's state (the `states` database without the hold records beside them). */
+export function* guestStates(store: Store): Iterable<{ key: string; value: GuestState }> {
+  for (const entry of store.states.getRange({})) if (isGuestKey(entry.key)) yield entry;
 }
 
 export const META_CONFIG = 'config';
@@ -381,7 +423,10 @@ export function openStore(dataDir: string): Store {
     transactions: root.openDB<TransactionRecord, [number, number]>({ name: 'transactions', ...plainValues() }),
     meta: root.openDB<unknown, string>({ name: 'meta', ...plainValues() }),
     checks: root.openDB<CheckProgress, [number, number]>({ name: 'checks', ...plainValues() }),
-    holds: root.openDB<HoldRecord, string>({ name: 'holds', ...plainValues() }),
+    holds: new HoldRecords(
+      root.openDB<HoldRecord, string>({ name: 'states', ...plainValues() }),
+      root.openDB<HoldRecord, string>({ name: 'holds', ...plainValues() }),
+    ),
     refundKeys: root.openDB<RefundKeyRecord, [string, string]>({ name: 'refund-keys', ...plainValues() }),
     adjustKeys: root.openDB<AdjustKeyRecord, [string, string]>({ name: 'adjust-keys', ...plainValues() }),
     topUpKeys: root.openDB<TopUpKeyRecord, [string, string]>({ name: 'top-up-keys', ...plainValues() }),

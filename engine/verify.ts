@@ -3,7 +3,7 @@
 // journal, then one over the guests. `npm run verify` prints each difference.
 
 import type { GuestState, Store } from './store.js';
-import { SYSTEM_ACCOUNTS, depositAccount, guestShard, journalNumberOf, ledgerOf, mergeIdOf } from './store.js';
+import { SYSTEM_ACCOUNTS, depositAccount, guestShard, guestStates, journalNumberOf, ledgerOf, mergeIdOf } from './store.js';
 
 const isTransit = (name: string): boolean => name === 'transit' || name.startsWith('transit:');
 
@@ -100,7 +100,7 @@ export function verifyStore(store: Store): VerifyReport {
 
   let guests = 0;
   const merged = new Set<string>();
-  for (const { key: guestId, value: state } of store.states.getRange({})) {
+  for (const { key: guestId, value: state } of guestStates(store)) {
     guests++;
     const where = `guest ${guestId}`;
     if (state.mergedInto !== undefined) {

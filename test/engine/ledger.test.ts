@@ -3,6 +3,7 @@
 
 import { afterEach, describe, expect, it } from 'vitest';
 import { line, openLedger } from '../helpers/ledger.js';
+import { guestStates } from '../../dist/engine/store.js';
 
 let opened: ReturnType<typeof openLedger> | undefined;
 const open = (...args: Parameters<typeof openLedger>) => (opened = openLedger(...args)).ledger;
@@ -16,7 +17,7 @@ afterEach(async () => {
 
 function sumOfGuests(l: ReturnType<typeof open>): number {
   let sum = 0;
-  for (const { value } of l.store.states.getRange({})) sum += value.points.balance;
+  for (const { value } of guestStates(l.store)) sum += value.points.balance;
   return sum;
 }
 
@@ -183,6 +184,31 @@ describe('holds', () => {
     expect(l.commit(g, [line(20_000)], 3_000, { holdId: b.holdId }).outcome).toBe('hold_expired');
     expect(l.store.holds.get(b.holdId)?.status).toBe('expired');
     expect(l.cancel(g, `${g}.h99`).outcome).toBe('hold_not_found');
+  });
+
+  it('keeps hold records beside their guest state, and still reads holds placed in the former holds database', () => {
+    const l = open();
+    const g = l.register('C1');
+    l.commit(g, [line(200_000)]);
+    const a = l.hold(g, [line(20_000)], 1_000);
+    const b = l.hold(g, [line(20_000)], 2_000);
+    // The guest's key, then its holds: adjacent keys of one database.
+    const keys = [...l.store.states.getKeys({ start: g, end: `${g}/` })];
+    expect(keys).toEqual([g, a.holdId, b.holdId]);
+    expect([...guestStates(l.store)].map((e) => e.key)).toEqual([g]);
+    // A hold written by an earlier kopilka, in its own database.
+    const legacy = l.store.root.openDB<any, string>({ name: 'holds', encoder: { useRecords: false, mapsAsObjects: true } });
+    const record = l.store.states.get(b.holdId);
+    l.store.root.transactionSync(() => {
+      l.store.states.removeSync(b.holdId);
+      legacy.putSync(b.holdId, record);
+    });
+    expect(l.store.holds.get(b.holdId)).toMatchObject({ status: 'open', amount: 2_000 });
+    expect(l.commit(g, [line(20_000)], 2_000, { holdId: b.holdId })).toMatchObject({ outcome: 'ok', spent: 2_000 });
+    expect(legacy.get(b.holdId)).toBeUndefined();
+    expect(l.store.holds.get(b.holdId)).toMatchObject({ status: 'posted' });
+    expect(l.cancel(g, b.holdId).outcome).toBe('hold_already_resolved');
+    expect([...l.store.holds.all()].map((e) => e.key).sort()).toEqual([a.holdId, b.holdId].sort());
   });
 });
 
