@@ -115,14 +115,47 @@ export async function listVersions(sql: SqlClient, limit: number): Promise<Versi
 /**
  * The organization the snapshot describes. One per database for now; a
  * coalition (organization → partners) will add a partner level, not more rows.
+ * The card settings appear only when set (masks non-empty, the flag true), so an
+ * organization without them is carried exactly as before they existed.
  */
 export async function readOrganization(q: SqlClient): Promise<OrganizationConfig | null> {
-  const { rows } = await q.query<{ id: string; name: string; currency: string; time_zone: string }>(
-    'select id, name, currency, time_zone from organizations order by created_at, id limit 1',
+  const { rows } = await q.query<{
+    id: string;
+    name: string;
+    currency: string;
+    time_zone: string;
+    card_masks: string[] | string | null;
+    new_card_replaces_others: boolean;
+  }>(
+    `select id, name, currency, time_zone, card_masks, new_card_replaces_others
+       from organizations order by created_at, id limit 1`,
   );
   const row = rows[0];
   if (row === undefined) return null;
-  return { id: row.id, name: row.name, currency: row.currency, timeZone: row.time_zone };
+  const organization: OrganizationConfig = { id: row.id, name: row.name, currency: row.currency, timeZone: row.time_zone };
+  // jsonb arrives parsed from pg, and as text from some PGlite paths.
+  const masks = typeof row.card_masks === 'string' ? (JSON.parse(row.card_masks) as string[]) : (row.card_masks ?? []);
+  if (masks.length > 0) organization.cardMasks = masks;
+  if (row.new_card_replaces_others) organization.newCardReplacesOthers = true;
+  return organization;
+}
+
+/** Stores the organization's editable settings; publish in the same transaction. */
+export async function writeOrganization(q: SqlClient, organization: OrganizationConfig): Promise<void> {
+  const updated = await q.query(
+    `update organizations
+        set name = $2, time_zone = $3, card_masks = $4::jsonb, new_card_replaces_others = $5
+      where id = $1
+      returning id`,
+    [
+      organization.id,
+      organization.name,
+      organization.timeZone,
+      JSON.stringify(organization.cardMasks ?? []),
+      organization.newCardReplacesOthers === true,
+    ],
+  );
+  assert.equal(updated.rows.length, 1, 'the organization written is the one read under the config lock');
 }
 
 export async function readProgram(q: SqlClient, organizationId: string): Promise<BonusProgramConfig | null> {

@@ -20,7 +20,7 @@
 //   await admin.close();
 //
 // Routes: GET /healthz; GET /v1/config; GET /v1/config/versions?limit=N;
-// GET|PUT /v1/program; GET|POST /v1/outlets; GET|POST /v1/terminals;
+// GET|PATCH /v1/organization; GET|PUT /v1/program; GET|POST /v1/outlets; GET|POST /v1/terminals;
 // DELETE /v1/terminals/:id. See routes.ts. Promotions (rules-routes.ts):
 // GET /v1/rules; PUT /v1/rules/settings|catalog; PUT /v1/rules/accounts/:id;
 // PUT /v1/rules/partners/:id; GET /v1/periods; GET|PUT|DELETE /v1/periods/:id;

@@ -97,6 +97,18 @@ export const migrations: readonly Migration[] = [
         add column tags jsonb not null default '[]';
     `,
   },
+  {
+    // The organization's card settings (OrganizationConfig.cardMasks and
+    // newCardReplacesOthers). The defaults are what the engine does without
+    // them: any card number, and a new card leaves the guest's others active.
+    id: '0005_organization_cards',
+    sql: `
+      alter table organizations
+        add column card_masks jsonb not null default '[]'
+          check (jsonb_typeof(card_masks) = 'array' and jsonb_array_length(card_masks) <= 32),
+        add column new_card_replaces_others boolean not null default false;
+    `,
+  },
 ];
 
 /** Applies the migrations this database lacks; returns the ids applied now. */

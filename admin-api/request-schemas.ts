@@ -2,7 +2,9 @@
 // Each schema is built once at start-up; a failure is an `invalid_field` error
 // whose `field` names the field and whose message says what would be accepted.
 
+import { isTimeZone } from '../engine/rules/local-time.js';
 import { KopilkaError } from '../protocol/errors.js';
+import { card_mask_chars_max, card_masks_max } from '../protocol/limits.js';
 import {
   basis_points_max,
   config_version_max,
@@ -10,6 +12,7 @@ import {
   name_chars_max,
   outlet_tags_max,
   point_value_minor_max,
+  time_zone_chars_max,
 } from './limits.js';
 
 interface IntegerField {
@@ -114,6 +117,78 @@ function idText(value: unknown, field: string): string {
 
 export const terminalSchema: BodySchema = { id: idField, outletId: { ...idField } };
 
+const ORGANIZATION_FIELDS = new Set(['name', 'timeZone', 'cardMasks', 'newCardReplacesOthers', 'currency', 'expectedVersion']);
+/** An IANA zone name: letters first, never a bare UTC offset such as "+03:00". */
+const time_zone_pattern = /^[A-Za-z][A-Za-z0-9_+\/-]*$/;
+
+/**
+ * A change of the organization's settings: any of name, timeZone, cardMasks and
+ * newCardReplacesOthers. `currency` is fixed: it may be sent only as it is (the
+ * route compares it under the config lock). Masks are checked as the engine
+ * checks them (engine/cards.ts), so a version the admin API publishes is one the
+ * engine serves.
+ */
+export const organizationSchema: BodyCheck = (body: unknown): OrganizationBody => {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new KopilkaError('bad_request', 'the body must be a JSON object');
+  const o = body as Record<string, unknown>;
+  for (const key of Object.keys(o)) {
+    if (!ORGANIZATION_FIELDS.has(key)) {
+      throw new KopilkaError('invalid_field', `${key} is not a field of the organization's settings: remove it (known: ${[...ORGANIZATION_FIELDS].join(', ')})`, key);
+    }
+  }
+  const out: OrganizationBody = {};
+  if (o.name !== undefined) {
+    const spec = nameField(true);
+    if (!accepts(spec, o.name)) throw new KopilkaError('invalid_field', `name must be ${expected(spec)}`, 'name');
+    out.name = o.name as string;
+  }
+  if (o.timeZone !== undefined) {
+    const zone = o.timeZone;
+    if (typeof zone !== 'string' || zone.length > time_zone_chars_max || !time_zone_pattern.test(zone) || !isTimeZone(zone)) {
+      throw new KopilkaError('invalid_field', 'timeZone must be an IANA time zone such as "Europe/Moscow" or "UTC"', 'timeZone');
+    }
+    out.timeZone = zone;
+  }
+  if (o.cardMasks !== undefined) out.cardMasks = cardMasks(o.cardMasks);
+  if (o.newCardReplacesOthers !== undefined) {
+    if (typeof o.newCardReplacesOthers !== 'boolean') {
+      throw new KopilkaError('invalid_field', 'newCardReplacesOthers must be true or false', 'newCardReplacesOthers');
+    }
+    out.newCardReplacesOthers = o.newCardReplacesOthers;
+  }
+  if (o.currency !== undefined) {
+    if (typeof o.currency !== 'string') throw new KopilkaError('invalid_field', 'currency cannot be changed: leave it out', 'currency');
+    out.currency = o.currency;
+  }
+  if (o.expectedVersion !== undefined) {
+    const v = o.expectedVersion;
+    if (!Number.isSafeInteger(v) || (v as number) < 1 || (v as number) > config_version_max) {
+      throw new KopilkaError(
+        'invalid_field',
+        `expectedVersion must be an integer from 1 to ${config_version_max} (the version your edit is based on, from GET /v1/organization)`,
+        'expectedVersion',
+      );
+    }
+    out.expectedVersion = v as number;
+  }
+  return out;
+};
+
+/**
+ * Card number masks: `#` a digit, `X` a hex digit, any other character itself.
+ * Lengths in UTF-16 units, as the engine and the doors count a card number.
+ */
+function cardMasks(value: unknown): string[] {
+  const doc = `a list of at most ${card_masks_max} masks of 1 to ${card_mask_chars_max} characters ("#" a digit, "X" a hex digit, any other character itself); [] for any number`;
+  if (!Array.isArray(value) || value.length > card_masks_max) throw new KopilkaError('invalid_field', `cardMasks must be ${doc}`, 'cardMasks');
+  return value.map((mask: unknown, i) => {
+    if (typeof mask !== 'string' || mask.length === 0 || mask.length > card_mask_chars_max) {
+      throw new KopilkaError('invalid_field', `cardMasks[${i}] must be a string of 1 to ${card_mask_chars_max} characters`, `cardMasks[${i}]`);
+    }
+    return mask;
+  });
+}
+
 export interface ProgramBody {
   name?: string;
   accrualBp: number;
@@ -136,6 +211,16 @@ export interface OutletBody {
 export interface TerminalBody {
   id: string;
   outletId: string;
+}
+
+/** Only the fields given change; `currency`, when given, must be the current one. */
+export interface OrganizationBody {
+  name?: string;
+  timeZone?: string;
+  cardMasks?: string[];
+  newCardReplacesOthers?: boolean;
+  currency?: string;
+  expectedVersion?: number;
 }
 
 /** Returns `body` checked by a route's schema or check function. */

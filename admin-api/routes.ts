@@ -4,19 +4,21 @@
 
 import assert from 'node:assert/strict';
 import type { IncomingHttpHeaders } from 'node:http';
-import type { ConfigSnapshot } from '../protocol/config.js';
+import type { ConfigSnapshot, OrganizationConfig } from '../protocol/config.js';
 import { KopilkaError } from '../protocol/errors.js';
 import type { CompiledRulesCache } from './compiled-rules-cache.js';
-import { changeConfig, listVersions, outletOf, readCurrentSnapshot, type OutletRow } from './config-store.js';
+import { changeConfig, listVersions, outletOf, readCurrentSnapshot, writeOrganization, type OutletRow } from './config-store.js';
 import type { EngineOperations } from './engine-client.js';
 import { guestsRoutes } from './guests-routes.js';
 import { versions_limit_default, versions_limit_max } from './limits.js';
 import {
+  organizationSchema,
   outletSchema,
   programSchema,
   terminalSchema,
   type BodyCheck,
   type BodySchema,
+  type OrganizationBody,
   type OutletBody,
   type ProgramBody,
   type TerminalBody,
@@ -50,7 +52,7 @@ export interface RouteReply {
 }
 
 export interface Route {
-  method: 'GET' | 'POST' | 'PUT' | 'DELETE';
+  method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
   path: RegExp;
   /** The body schema, or the function that checks it; null when the route reads no body. */
   schema: BodySchema | BodyCheck | null;
@@ -62,6 +64,8 @@ export interface Route {
 export const routes: readonly Route[] = [
   { method: 'GET', path: /^\/v1\/config$/, schema: null, handle: getConfig },
   { method: 'GET', path: /^\/v1\/config\/versions$/, schema: null, handle: getVersions },
+  { method: 'GET', path: /^\/v1\/organization$/, schema: null, handle: getOrganization },
+  { method: 'PATCH', path: /^\/v1\/organization$/, schema: organizationSchema, handle: patchOrganization },
   { method: 'GET', path: /^\/v1\/program$/, schema: null, handle: getProgram },
   { method: 'PUT', path: /^\/v1\/program$/, schema: programSchema, handle: putProgram },
   { method: 'GET', path: /^\/v1\/outlets$/, schema: null, handle: getOutlets },
@@ -99,6 +103,79 @@ async function getVersions({ sql, query }: RouteRequest): Promise<RouteReply> {
     throw new KopilkaError('invalid_field', `limit must be an integer from 1 to ${versions_limit_max}`, 'limit');
   }
   return { status: 200, body: await listVersions(sql, limit) };
+}
+
+/**
+ * The organization's settings as an admin edits them: the card settings always
+ * shown, with their defaults (no masks: any number; new cards replace nothing).
+ */
+interface OrganizationSettings {
+  id: string;
+  name: string;
+  currency: string;
+  timeZone: string;
+  cardMasks: string[];
+  newCardReplacesOthers: boolean;
+}
+
+function settingsOf(organization: OrganizationConfig): OrganizationSettings {
+  return {
+    id: organization.id,
+    name: organization.name,
+    currency: organization.currency,
+    timeZone: organization.timeZone,
+    cardMasks: organization.cardMasks ?? [],
+    newCardReplacesOthers: organization.newCardReplacesOthers ?? false,
+  };
+}
+
+async function getOrganization({ sql }: RouteRequest): Promise<RouteReply> {
+  const snapshot = await currentSnapshot(sql);
+  return { status: 200, body: { version: snapshot.version, organization: settingsOf(snapshot.organization) } };
+}
+
+/**
+ * Changes the fields given and publishes the next version; an edit that leaves
+ * every setting as it is publishes nothing and answers the current version.
+ */
+async function patchOrganization({ sql, body, author }: RouteRequest): Promise<RouteReply> {
+  const edit = body as OrganizationBody;
+  const { result, snapshot } = await changeConfig(sql, author, async (q, { version, organization }) => {
+    // Checked under the config lock: no other change can slip in between.
+    if (edit.expectedVersion !== undefined && edit.expectedVersion !== version) {
+      throw new KopilkaError(
+        'conflict',
+        `expectedVersion is ${edit.expectedVersion} but the current version is ${version}: ` +
+          'read GET /v1/organization again and re-apply your edit',
+      );
+    }
+    if (edit.currency !== undefined && edit.currency !== organization.currency) {
+      throw new KopilkaError(
+        'invalid_field',
+        `currency cannot be changed (balances and checks are in ${organization.currency}): leave it out`,
+        'currency',
+      );
+    }
+    const current = settingsOf(organization);
+    const next: OrganizationSettings = {
+      ...current,
+      name: edit.name ?? current.name,
+      timeZone: edit.timeZone ?? current.timeZone,
+      cardMasks: edit.cardMasks ?? current.cardMasks,
+      newCardReplacesOthers: edit.newCardReplacesOthers ?? current.newCardReplacesOthers,
+    };
+    if (JSON.stringify(next) === JSON.stringify(current)) return { result: { version, organization: current }, publish: false };
+    await writeOrganization(q, next);
+    return { result: { version, organization: next }, publish: true };
+  });
+  return {
+    status: 200,
+    body: {
+      version: snapshot?.version ?? result.version,
+      organization: snapshot === null ? result.organization : settingsOf(snapshot.organization),
+    },
+    published: snapshot,
+  };
 }
 
 async function getProgram({ sql }: RouteRequest): Promise<RouteReply> {
