@@ -351,14 +351,27 @@ class TerminalStream {
       this.refuse(id, labels, started, err);
       return;
     }
+    let answer: Operations[Op]['result'] | Promise<Operations[Op]['result']>;
+    try {
+      answer = this.engine.run(op, body);
+    } catch (err) {
+      this.refuse(id, labels, started, err);
+      return;
+    }
+    if (!(answer instanceof Promise)) {
+      // A read: answered inside this 'data' event, without a promise in between.
+      observe(this.engine, labels, started, answer);
+      this.send({ id, [op]: answer });
+      return;
+    }
     this.inFlight++;
-    void this.run(id, op, labels, started, body);
+    void this.settle(id, op, labels, started, answer);
   }
 
-  private async run(id: number, op: Op, labels: Labels, started: number, body: Operations[Op]['request']): Promise<void> {
+  private async settle(id: number, op: Op, labels: Labels, started: number, answer: Promise<Operations[Op]['result']>): Promise<void> {
     let reply: StreamReply;
     try {
-      const result = await this.engine.execute(op, body);
+      const result = await answer;
       observe(this.engine, labels, started, result);
       reply = { id, [op]: result };
     } catch (err) {

@@ -152,8 +152,20 @@ function onFrame(engine: Engine, ws: WebSocket<Conn>, message: ArrayBuffer, isBi
   } catch (err) {
     return answerError(engine, ws, op, id, started, err);
   }
+  let answer: Operations[Op]['result'] | Promise<Operations[Op]['result']>;
+  try {
+    answer = engine.run(op, body);
+  } catch (err) {
+    return answerError(engine, ws, op, id, started, err);
+  }
+  if (!(answer instanceof Promise)) {
+    // A read, answered inside this callback: uWS corks the send with the others of this network read.
+    engine.metrics.answered(WS_LABELS[op], started, answer);
+    ws.send(packr.pack({ id, result: answer }), true);
+    return;
+  }
   conn.inFlight++;
-  engine.execute(op, body).then(
+  answer.then(
     (result) => {
       conn.inFlight--;
       const bytes = packr.pack({ id, result });
@@ -252,15 +264,21 @@ function onHttpBody(engine: Engine, res: HttpResponse, state: { aborted: boolean
   } catch (err) {
     return httpError(engine, res, state, op, started, err);
   }
-  engine.execute(op, body).then(
-    (result) => {
-      if (state.aborted) return;
-      const json = JSON.stringify(result);
-      engine.metrics.answered(HTTP_LABELS[op], started, result);
-      respond(res, 200, json);
-    },
-    (err: unknown) => httpError(engine, res, state, op, started, err),
-  );
+  const answered = (result: Operations[Op]['result']): void => {
+    if (state.aborted) return;
+    const json = JSON.stringify(result);
+    engine.metrics.answered(HTTP_LABELS[op], started, result);
+    respond(res, 200, json);
+  };
+  let answer: Operations[Op]['result'] | Promise<Operations[Op]['result']>;
+  try {
+    answer = engine.run(op, body);
+  } catch (err) {
+    return httpError(engine, res, state, op, started, err);
+  }
+  // A read is answered inside this callback; a write once its shard has answered.
+  if (answer instanceof Promise) answer.then(answered, (err: unknown) => httpError(engine, res, state, op, started, err));
+  else answered(answer);
 }
 
 function httpError(engine: Engine, res: HttpResponse, state: { aborted: boolean }, op: Op | 'unknown', started: number, err: unknown): void {

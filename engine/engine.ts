@@ -160,33 +160,39 @@ export class Engine {
 
   /** Routes a validated request to the shard owning its guest. */
   execute<O extends Op>(op: O, body: Operations[O]['request']): Promise<Operations[O]['result']> {
+    try {
+      return Promise.resolve(this.run(op, body));
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /**
+   * As `execute`, but a read (identify, evaluate, balance: answered on this thread,
+   * see `read`) answers at once, or throws its coded error at once, and only a write
+   * returns a promise. A door answers a read inside the callback that brought it:
+   * no promise, no microtask, and its reply leaves with the others of the same
+   * network read (uWS corks a callback's sends into one write).
+   */
+  run<O extends Op>(op: O, body: Operations[O]['request']): Operations[O]['result'] | Promise<Operations[O]['result']> {
     return this.route(op, body, 0);
   }
 
-  private route<O extends Op>(op: O, body: Operations[O]['request'], reroutes: number): Promise<Operations[O]['result']> {
-    if (this.draining) return Promise.reject(new KopilkaError('shutting_down', 'kopilka is shutting down'));
+  private route<O extends Op>(op: O, body: Operations[O]['request'], reroutes: number): Operations[O]['result'] | Promise<Operations[O]['result']> {
+    if (this.draining) throw new KopilkaError('shutting_down', 'kopilka is shutting down');
     const pool = this.pool;
-    if (pool === undefined) return Promise.reject(new KopilkaError('not_configured', 'kopilka has no configuration yet'));
+    if (pool === undefined) throw new KopilkaError('not_configured', 'kopilka has no configuration yet');
     if (op === 'register') return pool.request(this.registerShard(body as RegisterRequest), op, '', body);
     if (op === 'merge') return this.merge(pool, body as MergeRequest, reroutes) as Promise<Operations[O]['result']>;
-    let guestId: string | undefined;
-    try {
-      guestId = this.guestOf(op, body);
-    } catch (err) {
-      // A blocked or replaced card: refused here, before any shard sees it.
-      return Promise.reject(err);
-    }
-    if (guestId === undefined) return Promise.reject(new KopilkaError('card_not_found', 'the card belongs to no guest', 'card'));
+    // A blocked or replaced card is refused here (guestOf throws), before any shard sees it.
+    const guestId = this.guestOf(op, body);
+    if (guestId === undefined) throw new KopilkaError('card_not_found', 'the card belongs to no guest', 'card');
     if (op === 'cancel' || op === 'refund') return pool.request(guestShard(guestId), op, guestId, body);
     if (GUEST_CARD_WRITES.has(op) || op === 'commit' || op === 'adjust' || op === 'topUp' || (op === 'evaluate' && (body as EvaluateRequest).hold === true)) {
       const sent = pool.request(guestShard(guestId), op, guestId, body);
       return reroutes >= merge_reroutes_max ? sent : sent.catch((err: unknown) => this.rerouted(err, op, body, reroutes));
     }
-    try {
-      return Promise.resolve(this.read(op, guestId, body));
-    } catch (err) {
-      return Promise.reject(err);
-    }
+    return this.read(op, guestId, body);
   }
 
   /**
@@ -194,8 +200,8 @@ export class Engine {
    * shard (guest-merge.ts): sent again, the card now naming the guest who stays. The shard
    * refused it before any write, and its idempotency key was not used.
    */
-  private rerouted<O extends Op>(err: unknown, op: O, body: Operations[O]['request'], reroutes: number): Promise<Operations[O]['result']> {
-    if (!(err instanceof KopilkaError) || err.code !== 'guest_merged') return Promise.reject(err);
+  private rerouted<O extends Op>(err: unknown, op: O, body: Operations[O]['request'], reroutes: number): Operations[O]['result'] | Promise<Operations[O]['result']> {
+    if (!(err instanceof KopilkaError) || err.code !== 'guest_merged') throw err;
     return this.route(op, body, reroutes + 1);
   }
 
