@@ -144,6 +144,8 @@ export interface DecideArgs {
   now: number;
   /** Promotion id → what its budget has left; read only when promotions run. */
   budgets: () => Record<string, number>;
+  /** The kind of the card the guest came with (plastic, virtual, rfid, wallet), for `card_type` conditions; absent: unknown. */
+  cardType?: string;
   /**
    * Whether the evaluation explains itself (every promotion's verdict, lines'
    * applied / rejected); default false: only what applied, all a check needs.
@@ -162,6 +164,8 @@ export function decideCheck(a: DecideArgs): CheckDecision {
 
   const time = checkTime(a.time, a.now);
   const keys = windowKeys(time, config.organization.timeZone);
+  const guest = guestContext(a.guestId, a.state, a.profile, keys, program.id);
+  if (a.cardType !== undefined) guest.cardType = a.cardType;
   const ctx: RulesContext = {
     time,
     check: {
@@ -173,7 +177,7 @@ export function decideCheck(a: DecideArgs): CheckDecision {
       lines: check.lines,
       paidWithPoints: Math.min(total, pointsToMoney(program, check.pointsToSpend)),
     },
-    guest: guestContext(a.guestId, a.state, a.profile, keys, program.id),
+    guest,
     budgets: a.budgets(),
   };
   const ev = evaluate(c.rules, ctx, { explain: a.explain === true });

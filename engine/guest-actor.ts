@@ -33,7 +33,8 @@ import type {
   TopUpResult,
 } from '../protocol/types.js';
 import { budgetSpend, decideCheck, hasPromotions, recordUsage } from './check-decision.js';
-import { type Clock, appliedPromotions, budgetsLeft, checkCurrency, evaluateCheck, readState } from './guest-reader.js';
+import { type Clock, appliedPromotions, budgetsLeft, checkCurrency, evaluateCheck, presentedCard, readState } from './guest-reader.js';
+import { assertUsable } from './cards.js';
 import type { Evaluation } from './rules/model.js';
 import { GuestRegistry } from './guest-registry.js';
 import { type MergeHost, type MergeInRequest, completeMerge, completePendingMerges, guestMergedError, mergeOut } from './guest-merge.js';
@@ -52,6 +53,8 @@ import {
   takeBack,
 } from './points-account.js';
 import {
+  type BudgetUse,
+  type CardRecord,
   type CheckProgress,
   type GuestState,
   type HoldRecord,
@@ -77,6 +80,11 @@ function unitsShare(net: number, quantity: number, from: number, to: number): nu
   return Math.floor((net * to) / quantity) - Math.floor((net * from) / quantity);
 }
 
+/** What a line of a check without our discount cost: its sum after the POS's own discount (as the check's total counts it). */
+function paidForLine(l: CheckLine): number {
+  return Math.max(0, l.quantity * l.unitPrice - (l.posDiscount ?? 0));
+}
+
 /** Moves a shard system account: the points ledger's by field, merges' in `transit`, the money ledgers' in `money`. */
 function moveSystemAccount(balances: SystemBalances, account: string, by: number): void {
   if ((SYSTEM_ACCOUNTS as readonly string[]).includes(account)) balances[account as SystemAccount] += by;
@@ -94,6 +102,41 @@ function promotionLotPoints(ev: Evaluation | null, account: string): number {
   let sum = 0;
   for (const a of ev?.accruals ?? []) if (a.account === account && (a.delayDays !== 0 || a.expiryDays !== 0)) sum += a.amount;
   return sum;
+}
+
+/** Per configuration version: which accruals of its promotions are fixed per check (see `fixedPointsOf`). */
+const fixedAccrualsByConfig = new WeakMap<ConfigSnapshot, ReadonlyMap<string, boolean>>();
+
+const accrualKey = (promotion: string, account: string, delayDays: number, expiryDays: number): string =>
+  `${promotion}\u0001${account}\u0001${delayDays}\u0001${expiryDays}`;
+
+/**
+ * Points each promotion of a check accrued into the program's account by fixed per-check
+ * accruals. An evaluation's accrual names its promotion, account, delay and expiry, not
+ * the effect that made it: it counts as fixed when every accrual effect of its promotion
+ * with that account, delay and expiry is fixed (a promotion that mixes a fixed and a
+ * proportional accrual into the same lot has them all taken back in proportion).
+ */
+function fixedPointsOf(config: ConfigSnapshot, ev: Evaluation): Map<string, number> {
+  let fixed = fixedAccrualsByConfig.get(config);
+  if (fixed === undefined) {
+    const kinds = new Map<string, boolean>();
+    for (const p of config.rules.promotions) {
+      for (const e of p.effects) {
+        if (e.kind !== 'accrual') continue;
+        const key = accrualKey(p.id, e.account, e.delayDays, e.expiryDays);
+        kinds.set(key, (kinds.get(key) ?? true) && e.fixed !== null);
+      }
+    }
+    fixed = kinds;
+    fixedAccrualsByConfig.set(config, fixed);
+  }
+  const out = new Map<string, number>();
+  for (const a of ev.accruals) {
+    if (a.account !== config.program.id || fixed.get(accrualKey(a.promotion, a.account, a.delayDays, a.expiryDays)) !== true) continue;
+    out.set(a.promotion, (out.get(a.promotion) ?? 0) + a.amount);
+  }
+  return out;
 }
 
 /** Guests whose lots one sweep burns; the rest wait for the next sweep. */
@@ -192,6 +235,19 @@ export class GuestActor {
       this.store.states.putSync(guestId, state);
     }
     return state;
+  }
+
+  /**
+   * The card a write came by, read again inside its write transaction: the doors resolved
+   * it from committed state before routing, and a card blocked or replaced since is refused
+   * here as the doors refuse it (the errors `card_blocked`, `card_replaced`, so the
+   * request's idempotency key stays unused), before anything is written. A card with no
+   * record is not refused here: the doors refuse unknown cards, and no card is ever deleted.
+   */
+  private usableCard(card: string): CardRecord | undefined {
+    const record = presentedCard(this.store, card);
+    if (record !== undefined) assertUsable(record);
+    return record;
   }
 
   /** Burns the lots of up to `expiry_sweep_guests_max` guests whose expiry has come. */
@@ -330,6 +386,7 @@ export class GuestActor {
   evaluateWithHoldInTransaction(guestId: string, req: EvaluateRequest): EvaluateResult {
     const now = this.clock();
     checkCurrency(this.config, req.currency);
+    this.usableCard(req.card);
     const state = this.touch(guestId, now, true);
     const result = evaluateCheck(this.store, this.config, guestId, state, req, now);
     if (result.pointsToSpend === 0) return result;
@@ -373,6 +430,8 @@ export class GuestActor {
     const pointsSpent = req.pointsSpent ?? 0;
     const holdId = req.holdId ?? '';
     const depositKey = req.deposit === undefined ? '' : `${req.deposit.account}:${req.deposit.amount}`;
+    // Before the key is looked up, as the doors refuse a blocked card before routing a retry.
+    const card = this.usableCard(req.card);
     const seen = this.store.idempotency.get(key);
     if (seen !== undefined) return replayCommit(seen, req, linesKey, pointsSpent, holdId, depositKey);
     if (req.deposit !== undefined) depositConfig(this.config, req.deposit.account, 'deposit.account');
@@ -391,6 +450,8 @@ export class GuestActor {
       time: req.time,
       now,
       budgets: () => budgetsLeft(this.store, this.config),
+      // The kind of the card as read in this transaction, for promotions' card_type conditions.
+      ...(card === undefined ? {} : { cardType: card.kind }),
     });
     let hold: Hold | undefined;
     let outcome: CommitOutcome | undefined;
@@ -433,9 +494,13 @@ export class GuestActor {
       if (d.accrue > 0) postings.push(['liability', guestAccount(guestId), d.accrue]);
       const applied = d.evaluation === null ? [] : appliedPromotions(d.evaluation, program.id);
       let next: GuestState = { ...state, points };
+      let budgets: BudgetUse[] = [];
+      let fixedAccrued = 0;
       if (d.evaluation !== null) {
+        const fixed = fixedPointsOf(this.config, d.evaluation);
+        for (const v of fixed.values()) fixedAccrued += v;
         next = { ...next, ...recordUsage(state, d.evaluation, d.windows!) };
-        this.spendBudgets(d.evaluation);
+        budgets = this.spendBudgets(d.evaluation, fixed);
         next = { ...next, accounts: this.accrueToAccounts(guestId, next.accounts ?? {}, d.evaluation, postings) };
       }
       if (dep !== undefined) {
@@ -456,6 +521,8 @@ export class GuestActor {
         ...(hold === undefined ? {} : { holdId: hold.id }),
         ...(d.discount === 0 ? {} : { discount: d.discount, lineNets: d.lineNets }),
         ...(applied.length === 0 ? {} : { promotions: applied }),
+        ...(budgets.length === 0 ? {} : { budgets }),
+        ...(fixedAccrued === 0 ? {} : { fixedAccrued }),
         ...(dep === undefined ? {} : { deposit: dep }),
       });
       assert.equal(state.lastTx, n, 'the check is the journal entry its lot names');
@@ -481,13 +548,43 @@ export class GuestActor {
    * Counts what the check gave against its promotions' budgets. The decision above
    * already left out any promotion whose budget (as this transaction reads it)
    * could not cover it, and no other write transaction runs until this one ends.
+   * Returns what it spent of each, for the check's journal entry (refunds give it
+   * back); `fixed`: each promotion's fixed per-check accrual points, the part of a
+   * points budget given back only with the whole check.
    */
-  private spendBudgets(ev: Evaluation): void {
+  private spendBudgets(ev: Evaluation, fixed: ReadonlyMap<string, number>): BudgetUse[] {
+    const uses: BudgetUse[] = [];
     for (const [promotion, amount, limit] of budgetSpend(this.config, ev)) {
       const spent = (this.store.budgets.get(promotion)?.spent ?? 0) + amount;
       assert.ok(spent <= limit, `promotion ${promotion} would overspend its budget`);
       this.store.budgets.putSync(promotion, { spent });
+      const unit = this.config.rules.promotions.find((p) => p.id === promotion)?.limits.budget?.unit;
+      const part = unit === 'points' ? Math.min(amount, fixed.get(promotion) ?? 0) : 0;
+      uses.push(part > 0 ? { promotion, amount, fixed: part } : { promotion, amount });
     }
+    return uses;
+  }
+
+  /**
+   * Gives promotions' budgets back what a check spent of them, as far as the check is
+   * returned now: its share of the money returned (`share`: cumulative floors, so the
+   * return that completes the check gives back exactly the rest), and a points
+   * budget's fixed part only with that return. A budget never goes below 0 spent.
+   * Returns what has been given back of each use after this refund.
+   */
+  private restoreBudgets(uses: readonly BudgetUse[], before: readonly number[] | undefined, share: (whole: number) => number, full: boolean): number[] {
+    const after: number[] = [];
+    for (let i = 0; i < uses.length; i++) {
+      const u = uses[i]!;
+      const fixed = u.fixed ?? 0;
+      const given = before?.[i] ?? 0;
+      const target = share(u.amount - fixed) + (full ? fixed : 0);
+      const back = target - given;
+      const rec = back > 0 ? this.store.budgets.get(u.promotion) : undefined;
+      if (rec !== undefined) this.store.budgets.putSync(u.promotion, { spent: Math.max(0, rec.spent - back) });
+      after.push(Math.max(given, target));
+    }
+    return after;
   }
 
   private commitResult(
@@ -531,6 +628,7 @@ export class GuestActor {
   /** Money put on a guest's deposit: a posting from the shard's `deposits:<a>`, idempotent by key. */
   topUpInTransaction(guestId: string, req: TopUpRequest): TopUpResult {
     const key: [string, string] = [req.outlet, req.idempotencyKey];
+    this.usableCard(req.card);
     const seen = this.store.topUpKeys.get(key);
     if (seen !== undefined) {
       let outcome: TopUpOutcome = 'exists';
@@ -564,6 +662,7 @@ export class GuestActor {
 
   adjustInTransaction(guestId: string, req: AdjustRequest): AdjustResult {
     const key: [string, string] = [req.outlet, req.idempotencyKey];
+    this.usableCard(req.card);
     const seen = this.store.adjustKeys.get(key);
     if (seen !== undefined) {
       let outcome: AdjustOutcome = 'exists';
@@ -660,7 +759,9 @@ export class GuestActor {
         if (returnedQty[line]! + quantity > committed.quantity) return refused('refund_exceeds_check', readState(this.store, guestId).points.balance, progress.status);
         const before = returnedQty[line]!;
         returnedQty[line]! += quantity;
-        money += check.lineNets === undefined ? quantity * committed.unitPrice : unitsShare(check.lineNets[line]!, committed.quantity, before, before + quantity);
+        // A line is worth what was paid for it: after our promotions' discount (lineNets) or, without one, after the POS's own.
+        const worth = check.lineNets === undefined ? paidForLine(committed) : check.lineNets[line]!;
+        money += unitsShare(worth, committed.quantity, before, before + quantity);
       }
     } else if (req.amount !== undefined) {
       money = req.amount;
@@ -676,7 +777,9 @@ export class GuestActor {
     // In BigInt: points × money passes 2^53 on large checks, and the floor must be exact.
     const share = (whole: number): number =>
       full || paid === 0 ? whole : Number((BigInt(whole) * BigInt(returnedAfter)) / BigInt(paid));
-    const accrualDelta = share(check.accrued) - progress.accrualReversed;
+    // A promotion's fixed per-check accrual belongs to no part of the check: it goes back only with the whole of it.
+    const fixedAccrued = check.fixedAccrued ?? 0;
+    const accrualDelta = share(check.accrued - fixedAccrued) + (full ? fixedAccrued : 0) - progress.accrualReversed;
     const restoreDelta = share(check.spent) - progress.spentRestored;
 
     let state = this.touch(guestId, now);
@@ -718,6 +821,8 @@ export class GuestActor {
       postings.push([`deposit_paid:${dep.account}`, depositAccount(guestId, dep.account), depositDelta]);
     }
 
+    const budgetsRestored = check.budgets === undefined ? undefined : this.restoreBudgets(check.budgets, progress.budgetsRestored, share, full);
+
     const status = req.cancel === true ? 'cancelled' : full ? 'returned' : 'partially_returned';
     state = this.append(guestId, { ...state, points, ...(accounts === undefined ? {} : { accounts }) }, now, {
       kind: 'refund',
@@ -738,6 +843,7 @@ export class GuestActor {
       accrualReversed: progress.accrualReversed + accrualDelta,
       spentRestored: progress.spentRestored + restoreDelta,
       ...(dep === undefined ? {} : { depositRestored: (progress.depositRestored ?? 0) + depositDelta }),
+      ...(budgetsRestored === undefined ? {} : { budgetsRestored }),
     });
     return {
       outcome: 'ok',

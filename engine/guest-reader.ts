@@ -23,10 +23,11 @@ import type {
 } from '../protocol/types.js';
 import { compiledRulesOf, decideWithin, hasPromotions } from './check-decision.js';
 import { view } from './points-account.js';
-import { cardViews } from './cards.js';
+import { cardViews, readCard } from './cards.js';
+import { isPaymentCode } from '../protocol/card-numbers.js';
 import { profileView } from './guest-profile.js';
 import type { Evaluation, PromotionExplanation } from './rules/model.js';
-import { type GuestState, type Store, type TransactionRecord, guestShard } from './store.js';
+import { type CardRecord, type GuestState, type Store, type TransactionRecord, guestShard } from './store.js';
 
 const day_ms = 86_400_000;
 
@@ -36,6 +37,27 @@ export function readState(store: Store, guestId: string): GuestState {
   const state = store.states.get(guestId);
   if (state === undefined) throw new KopilkaError('card_not_found', 'the card belongs to no guest', 'card');
   return state;
+}
+
+const HEX8 = /^[0-9a-fA-F]{8}$/;
+
+/**
+ * The record of the card a request presents, as the store holds it now: a payment code
+ * (`P` + 8 digits) stands for the card it was issued from, and an 8-hex number not stored
+ * as given is read in upper case, as RFID UIDs are kept. The doors already resolved the
+ * card and checked a code's life, so a code is followed whatever its expiry: what matters
+ * here is its card. Undefined when no card record is found.
+ */
+export function presentedCard(store: Store, presented: string): CardRecord | undefined {
+  let card = presented;
+  if (isPaymentCode(presented)) {
+    const code = store.paymentCodes.get(presented);
+    if (code === undefined) return undefined;
+    card = code.card;
+  }
+  const record = readCard(store, card);
+  if (record !== undefined || !HEX8.test(card) || card === card.toUpperCase()) return record;
+  return readCard(store, card.toUpperCase());
 }
 
 export function checkCurrency(config: ConfigSnapshot, currency: string): void {
@@ -66,6 +88,8 @@ export function evaluateCheck(store: Store, config: ConfigSnapshot, guestId: str
       now,
       budgets: () => budgetsLeft(store, config),
       explain: req.explain === true,
+      // The card's kind, for promotions' card_type conditions: read only when promotions run.
+      ...(hasPromotions(config) ? { cardType: presentedCard(store, req.card)?.kind } : {}),
     },
     available,
   );
@@ -130,6 +154,10 @@ export function transactionView(t: TransactionRecord): TransactionView {
     spent: t.spent,
     accrued: t.accrued,
     balanceAfter: t.balanceAfter,
+    // Corrections say who, why and what they correct: present only on the kinds that have them.
+    ...(t.operator === undefined ? {} : { operator: t.operator }),
+    ...(t.reason === undefined ? {} : { reason: t.reason }),
+    ...(t.refundOf === undefined ? {} : { original: t.refundOf }),
   };
 }
 

@@ -160,8 +160,8 @@ export function systemBalance(store: Store, shard: number, account: SystemAccoun
 }
 export const guestAccount = (guestId: string): string => `g:${guestId}`;
 
-/** A journal entry: immutable once written; corrections are new entries that reverse. */
-export interface TransactionRecord extends TransactionView {
+/** A journal entry: immutable once written; corrections are new entries that reverse. A refund names its check in `refundOf`. */
+export interface TransactionRecord extends Omit<TransactionView, 'original'> {
   guestId: string;
   idempotencyKey: string;
   configVersion: number;
@@ -178,6 +178,13 @@ export interface TransactionRecord extends TransactionView {
   lineNets?: number[];
   /** Promotions a check applied: discount (minor units) and points each gave. */
   promotions?: AppliedPromotion[];
+  /** What a check spent of promotions' budgets (refunds give it back); absent when none. */
+  budgets?: BudgetUse[];
+  /**
+   * Points of a check's `accrued` from promotions' fixed per-check accruals: refunds take
+   * them back only with the return that completes the check (or a cancel); absent when none.
+   */
+  fixedAccrued?: number;
   /** Money of a check paid from a deposit, or put on one by a top-up. */
   deposit?: DepositPayment;
   /** Lots a check's spend took, in order (a refund gives them back with their expiry). */
@@ -207,6 +214,16 @@ export interface CheckProgress {
   spentRestored: number;
   /** Deposit money given back so far, minor units; absent before any. */
   depositRestored?: number;
+  /** Per entry of the check's `budgets`, what refunds gave back to it so far; absent before any. */
+  budgetsRestored?: number[];
+}
+
+/** What one committed check spent of one promotion's budget, in the budget's unit. */
+export interface BudgetUse {
+  promotion: string;
+  amount: number;
+  /** The part of `amount` that fixed per-check accruals spent (a points budget): given back only when the whole check is. */
+  fixed?: number;
 }
 
 export interface HoldRecord {

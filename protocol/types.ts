@@ -489,6 +489,12 @@ export interface TransactionView {
   /** Points accrued (negative: taken back by a refund, or burnt at expiry). */
   accrued: number;
   balanceAfter: number;
+  /** Who made it: an adjustment's operator (and a deposit top-up's); absent on other kinds. */
+  operator?: string;
+  /** Why: an adjustment's reason; absent on other kinds. */
+  reason?: string;
+  /** The check a refund returns or cancels (its `transactionId`); absent on other kinds. */
+  original?: string;
 }
 
 export interface BalanceResult {

@@ -118,7 +118,7 @@ describe('gRPC door', () => {
     expect(bal.transactions).toHaveLength(2);
     expect(bal.transactions[0]).toEqual({
       transactionId: spend.transactionId, kind: 'check', time: CHECK_TIME, outlet: OUTLET,
-      total: 20_000, spent: 500, accrued: 975, balanceAfter: 1_475,
+      total: 20_000, spent: 500, accrued: 975, balanceAfter: 1_475, operator: '', reason: '', original: '',
     });
     // `limit` is `optional`: an explicit 0 means the balance alone, absent means the default.
     expect((await client.call('Balance', { outlet: OUTLET, card: 'U-1', limit: 0 }, TERMINAL_KEY)).transactions).toEqual([]);
@@ -772,8 +772,8 @@ describe('gRPC door', () => {
     // The journal shows them as `adjustment`, the signed points as `accrued`, newest first.
     const history = await client.call('Balance', { outlet: OUTLET, card: 'ADJ-1', limit: 3 }, TERMINAL_KEY);
     expect(history.transactions.slice(0, 2)).toEqual([
-      { transactionId: take.transactionId, kind: 'adjustment', time: expect.stringMatching(/Z$/), outlet: OUTLET, total: 0, spent: 0, accrued: -234, balanceAfter: 2_000 },
-      { transactionId: add.transactionId, kind: 'adjustment', time: expect.stringMatching(/Z$/), outlet: OUTLET, total: 0, spent: 0, accrued: 1_234, balanceAfter: 2_234 },
+      { transactionId: take.transactionId, kind: 'adjustment', time: expect.stringMatching(/Z$/), outlet: OUTLET, total: 0, spent: 0, accrued: -234, balanceAfter: 2_000, operator: 'anna', reason: 'correction', original: '' },
+      { transactionId: add.transactionId, kind: 'adjustment', time: expect.stringMatching(/Z$/), outlet: OUTLET, total: 0, spent: 0, accrued: 1_234, balanceAfter: 2_234, operator: 'anna', reason: 'complaint #17', original: '' },
     ]);
     expect(history.transactions[2]).toMatchObject({ kind: 'check' });
   });

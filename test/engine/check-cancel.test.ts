@@ -76,9 +76,48 @@ describe('cancelling a check', () => {
       const c = await client.call('Commit', commit('X-3', 'x3-c'), TERMINAL_KEY);
       const undo = await client.call('Refund', cancel(c.transactionId, 'x3-cancel'), TERMINAL_KEY);
       expect(undo).toMatchObject({ outcome: 'ok', checkStatus: 'cancelled', accrualReversed: 1_000, balance: 0 });
+      // The history says what the cancel reversed, and who adjusted and why; over gRPC "" stands for none.
+      const adj = await client.call('Adjust', { outlet: OUTLET, idempotencyKey: 'x3-adj', card: 'X-3', points: 700, reason: 'goodwill', operator: 'boris' }, TERMINAL_KEY);
+      const bal = await client.call('Balance', { outlet: OUTLET, card: 'X-3', limit: 3 }, TERMINAL_KEY);
+      expect(bal.transactions).toEqual([
+        { transactionId: adj.transactionId, kind: 'adjustment', time: expect.any(String), outlet: OUTLET, total: 0, spent: 0, accrued: 700, balanceAfter: 700, operator: 'boris', reason: 'goodwill', original: '' },
+        { transactionId: undo.refundId, kind: 'refund', time: expect.any(String), outlet: OUTLET, total: 20_000, spent: 0, accrued: -1_000, balanceAfter: 0, operator: '', reason: '', original: c.transactionId },
+        { transactionId: c.transactionId, kind: 'check', time: CHECK_TIME, outlet: OUTLET, total: 20_000, spent: 0, accrued: 1_000, balanceAfter: 1_000, operator: '', reason: '', original: '' },
+      ]);
     } finally {
       client.close();
       await door.close(0);
+    }
+  });
+});
+
+describe('cancelling a check with a promotion', () => {
+  it("gives the promotion's budget back: a budget the check exhausted discounts the next check again", async () => {
+    const t = await startEngine({ shards: 2, threads: 1 });
+    try {
+      const s = testSnapshot(2);
+      // −10% on the check from a money budget of 2,000: exactly one check of 20,000.
+      const rules = validateRules({
+        promotions: [{ id: 'check-10', name: '−10%', status: 'active', effects: [{ kind: 'discount', target: 'check', percentBp: 1000 }], limits: { budget: { unit: 'money', amount: 2_000 } } }],
+      });
+      if (!rules.ok) throw new Error(JSON.stringify(rules.errors));
+      s.rules = rules.config;
+      t.engine.applyConfig(s);
+      for (const card of ['Y-1', 'Y-2']) await t.engine.execute('register', { outlet: OUTLET, card });
+      const first = await t.engine.execute('commit', commit('Y-1', 'y1-c'));
+      // The program does not accrue on lines a promotion discounted (the default).
+      expect(first).toMatchObject({ outcome: 'ok', total: 20_000, discount: 2_000, accrued: 0 });
+      expect(await t.engine.execute('commit', commit('Y-2', 'y2-c'))).toMatchObject({ outcome: 'ok', discount: 0, accrued: 1_000 });
+      expect(await t.engine.execute('refund', cancel(first.transactionId, 'y1-cancel'))).toMatchObject({ outcome: 'ok', returned: 18_000, checkStatus: 'cancelled' });
+      // Another guest, maybe in another shard, gets the discount the cancel gave back.
+      expect(await t.engine.execute('commit', commit('Y-2', 'y2-c2'))).toMatchObject({ outcome: 'ok', discount: 2_000, accrued: 0 });
+      expect(await t.engine.execute('commit', commit('Y-1', 'y1-c2'))).toMatchObject({ outcome: 'ok', discount: 0 });
+      await auditAfterClose(t, (store) => {
+        expect(store.budgets.get('check-10')).toEqual({ spent: 2_000 });
+        expect(verifyStore(store).differences).toEqual([]);
+      });
+    } finally {
+      await t.close().catch(() => undefined);
     }
   });
 });

@@ -57,6 +57,23 @@ describe('refunds', () => {
     expect(l.balance(g).balance).toBe(10_000);
   });
 
+  it('returns a line at what was paid for it after the POS discount, unit by unit', () => {
+    const l = open();
+    const g = l.register('C1');
+    // 2 × 10,000 with 4,000 off by the POS itself: 16,000 paid, 800 accrued.
+    const c = l.commit(g, [{ ...line(10_000, 2, 'a'), posDiscount: 4_000 }, line(1_001, 1, 'b')]);
+    expect(c).toMatchObject({ outcome: 'ok', total: 17_001, accrued: 850 });
+    const r1 = l.refund(g, c.transactionId, { lines: [{ line: 0, quantity: 1 }] });
+    // Accrual back in cumulative floors: 850 × 8,000 / 17,001 = 399.98 → 399; then 799 in all; then the rest.
+    expect(r1).toMatchObject({ outcome: 'ok', returned: 8_000, accrualReversed: 399 });
+    const r2 = l.refund(g, c.transactionId, { lines: [{ line: 0, quantity: 1 }] });
+    expect(r2).toMatchObject({ outcome: 'ok', returned: 8_000, accrualReversed: 400, checkStatus: 'partially_returned' });
+    expect(l.refund(g, c.transactionId, { lines: [{ line: 0, quantity: 1 }] }).outcome).toBe('refund_exceeds_check');
+    const r3 = l.refund(g, c.transactionId, { lines: [{ line: 1, quantity: 1 }] });
+    expect(r3).toMatchObject({ outcome: 'ok', returned: 1_001, accrualReversed: 51, balance: 0, checkStatus: 'returned' });
+    expect(l.differences()).toEqual([]);
+  });
+
   it('never returns more than was committed, and refunds are idempotent', () => {
     const l = open();
     const g = l.register('C1');
@@ -230,6 +247,29 @@ describe('manual adjustments', () => {
     const entry = l.store.transactions.get([0, l.store.states.get(g)!.lastTx])!;
     expect(entry).toMatchObject({ reason: 'correction', operator: 'anna', postings: [[`g:${g}`, 'liability', 1_000]] });
     expect(l.store.states.get(g)!.points.lots[0]!.expiresAt).toBe(Date.parse('2026-07-15T00:00:00+03:00'));
+  });
+});
+
+describe('corrections in the history', () => {
+  it('show an adjustment with its operator and reason, a refund and a cancel with the check they reverse, and nothing extra elsewhere', () => {
+    const l = open({ expiryMonths: 1 });
+    const g = l.register('C1');
+    const adjust = l.tx(() => l.actor.adjustInTransaction(g, { outlet: 'outlet-1', idempotencyKey: 'a1', card: 'C1', points: 2_500, reason: 'complaint #17', operator: 'anna' }));
+    const a = l.commit(g, [line(20_000)]);
+    const r = l.refund(g, a.transactionId, { amount: 5_000 });
+    const b = l.commit(g, [line(10_000)]);
+    const cancel = l.tx(() => l.actor.refundInTransaction(g, { outlet: 'outlet-1', idempotencyKey: 'c1', transactionId: b.transactionId, cancel: true }));
+    l.now = Date.parse('2026-02-16T10:00:00+03:00');
+    l.sweep();
+    const history = l.balance(g, 30, 10).transactions;
+    expect(history).toEqual([
+      { transactionId: `${g}.6`, kind: 'expiry', time: '2026-02-16T07:00:00.000Z', outlet: '', total: 0, spent: 0, accrued: -3_250, balanceAfter: 0 },
+      { transactionId: cancel.refundId, kind: 'refund', time: '2026-01-15T07:00:00.000Z', outlet: 'outlet-1', total: 10_000, spent: 0, accrued: -500, balanceAfter: 3_250, original: b.transactionId },
+      { transactionId: b.transactionId, kind: 'check', time: '2026-01-15T07:00:00.000Z', outlet: 'outlet-1', total: 10_000, spent: 0, accrued: 500, balanceAfter: 3_750 },
+      { transactionId: r.refundId, kind: 'refund', time: '2026-01-15T07:00:00.000Z', outlet: 'outlet-1', total: 5_000, spent: 0, accrued: -250, balanceAfter: 3_250, original: a.transactionId },
+      { transactionId: a.transactionId, kind: 'check', time: '2026-01-15T07:00:00.000Z', outlet: 'outlet-1', total: 20_000, spent: 0, accrued: 1_000, balanceAfter: 3_500 },
+      { transactionId: adjust.transactionId, kind: 'adjustment', time: '2026-01-15T07:00:00.000Z', outlet: 'outlet-1', total: 0, spent: 0, accrued: 2_500, balanceAfter: 2_500, operator: 'anna', reason: 'complaint #17' },
+    ]);
   });
 });
 

@@ -7,6 +7,7 @@ import { validateRules } from '../../dist/engine/rules/validate.js';
 import { validateEvaluate } from '../../dist/protocol/validate.js';
 import { verifyStore } from '../../dist/engine/verify.js';
 import { CHECK_TIME, auditAfterClose, OUTLET, startEngine, tempDir, testSnapshot } from '../helpers/engine.js';
+import { line, openLedger } from '../helpers/ledger.js';
 
 type Started = Awaited<ReturnType<typeof startEngine>>;
 
@@ -239,6 +240,178 @@ describe('a promotion budget under concurrent commits', () => {
     } finally {
       await second.close();
       tmp.remove();
+    }
+  });
+});
+
+/** One shard's actor on a real LMDB folder (test/helpers/ledger.ts) serving `rulesInput`; `close` verifies the ledger first. */
+function ledgerWith(rulesInput: unknown) {
+  const opened = openLedger();
+  const l = opened.ledger;
+  const checked = validateRules(rulesInput);
+  if (!checked.ok) throw new Error(JSON.stringify(checked.errors));
+  const s = testSnapshot(2, l.actor.currentConfig.program);
+  s.rules = checked.config;
+  l.actor.setConfig(s);
+  const spent = (promotion: string) => l.store.budgets.get(promotion)?.spent ?? 0;
+  const cancel = (guestId: string, transactionId: string) =>
+    l.tx(() => l.actor.refundInTransaction(guestId, { outlet: OUTLET, idempotencyKey: `cancel-${transactionId}`, transactionId, cancel: true }));
+  return {
+    l,
+    spent,
+    cancel,
+    async close() {
+      try {
+        expect(l.differences()).toEqual([]);
+      } finally {
+        await opened.close();
+      }
+    },
+  };
+}
+
+describe('promotion budgets given back by returns', () => {
+  // −10% on the check, from a money budget of 5,000.
+  const checkDiscount = {
+    accounts: [{ id: 'bonus', unit: 'points', pointValueMinor: 100 }],
+    promotions: [
+      { id: 'check-10', name: '−10% on the check', status: 'active', effects: [{ kind: 'discount', target: 'check', percentBp: 1000 }], limits: { budget: { unit: 'money', amount: 5_000 } } },
+    ],
+  };
+
+  it('gives back each partial return its floored share, the rest exactly the remainder, and records what the check spent', async () => {
+    const { l, spent, close } = ledgerWith(checkDiscount);
+    try {
+      const g = l.register('C1');
+      // 3 × 7,000 = 21,000; −10% = 2,100 from the budget; 18,900 paid.
+      const c = l.commit(g, [line(7_000, 3)]);
+      expect(c).toMatchObject({ outcome: 'ok', total: 21_000, discount: 2_100 });
+      expect(spent('check-10')).toBe(2_100);
+      expect(l.store.transactions.get([0, l.store.states.get(g)!.lastTx])!.budgets).toEqual([{ promotion: 'check-10', amount: 2_100 }]);
+      // 1,000 of 18,900 returned: floor(2,100 × 1,000 / 18,900) = 111 back.
+      expect(l.refund(g, c.transactionId, { amount: 1_000 })).toMatchObject({ outcome: 'ok', returned: 1_000 });
+      expect(spent('check-10')).toBe(2_100 - 111);
+      // 2,000 returned in all: floor(2,100 × 2,000 / 18,900) = 222, so 111 more.
+      l.refund(g, c.transactionId, { amount: 1_000 });
+      expect(spent('check-10')).toBe(2_100 - 222);
+      expect(l.store.checks.get([0, l.store.states.get(g)!.lastTx - 2])!.budgetsRestored).toEqual([222]);
+      // The rest (16,900): exactly the 1,878 left.
+      expect(l.refund(g, c.transactionId)).toMatchObject({ outcome: 'ok', returned: 16_900, checkStatus: 'returned' });
+      expect(spent('check-10')).toBe(0);
+      // A refund refused changes nothing.
+      expect(l.refund(g, c.transactionId).outcome).toBe('already_returned');
+      expect(spent('check-10')).toBe(0);
+    } finally {
+      await close();
+    }
+  });
+
+  it('gives back by lines the share of the lines returned, and a cancel everything, never below 0 spent', async () => {
+    const { l, spent, cancel, close } = ledgerWith(checkDiscount);
+    try {
+      const g = l.register('C1');
+      const a = l.commit(g, [line(7_000, 3)]);
+      // One unit of three: 18,900 / 3 = 6,300 returned, 2,100 × 6,300 / 18,900 = 700 back.
+      expect(l.refund(g, a.transactionId, { lines: [{ line: 0, quantity: 1 }] })).toMatchObject({ outcome: 'ok', returned: 6_300 });
+      expect(spent('check-10')).toBe(1_400);
+      const b = l.commit(g, [line(7_000, 3)]);
+      expect(spent('check-10')).toBe(3_500);
+      expect(cancel(g, b.transactionId)).toMatchObject({ outcome: 'ok', returned: 18_900, checkStatus: 'cancelled' });
+      expect(spent('check-10')).toBe(1_400);
+      // A budget record lowered since (a reset by other means) stops at 0.
+      l.tx(() => l.store.budgets.putSync('check-10', { spent: 500 }));
+      expect(l.refund(g, a.transactionId)).toMatchObject({ outcome: 'ok', returned: 12_600, checkStatus: 'returned' });
+      expect(spent('check-10')).toBe(0);
+    } finally {
+      await close();
+    }
+  });
+
+  it('makes an exhausted budget available again after a cancel: the next check gets the discount', async () => {
+    const { l, spent, cancel, close } = ledgerWith(checkDiscount);
+    try {
+      const g = l.register('C1');
+      expect(l.commit(g, [line(7_000, 3)]).discount).toBe(2_100);
+      const second = l.commit(g, [line(7_000, 3)]);
+      expect(second.discount).toBe(2_100);
+      // 800 left: not enough for 2,100, so no discount.
+      expect(l.commit(g, [line(7_000, 3)])).toMatchObject({ outcome: 'ok', discount: 0, promotions: [] });
+      expect(spent('check-10')).toBe(4_200);
+      cancel(g, second.transactionId);
+      expect(spent('check-10')).toBe(2_100);
+      const ev = l.reader.evaluate(l.actor.currentConfig, g, { outlet: OUTLET, time: new Date(l.now).toISOString(), currency: 'RUB', card: 'x', lines: [line(7_000, 3)] });
+      expect(ev.discount).toBe(2_100);
+      expect(l.commit(g, [line(7_000, 3)])).toMatchObject({ outcome: 'ok', discount: 2_100, promotions: [{ promotion: 'check-10', discount: 2_100, points: 0 }] });
+      expect(spent('check-10')).toBe(4_200);
+    } finally {
+      await close();
+    }
+  });
+});
+
+describe('a fixed per-check accrual on returns', () => {
+  // Program: 5% of the money paid, on promotional lines too. Promotions: +300 points per
+  // check (fixed) and +10% of the money paid in points, each from a points budget.
+  const accruals = {
+    settings: { baseAccrualOnPromotionalLines: true },
+    accounts: [{ id: 'bonus', unit: 'points', pointValueMinor: 100 }],
+    promotions: [
+      { id: 'visit', name: '+300 points a check', status: 'active', effects: [{ kind: 'accrual', account: 'bonus', fixed: 30_000 }], limits: { budget: { unit: 'points', amount: 1_000_000 } } },
+      { id: 'extra-10', name: '+10%', status: 'active', effects: [{ kind: 'accrual', account: 'bonus', percentBp: 1000 }], limits: { budget: { unit: 'points', amount: 1_000_000 } } },
+    ],
+  };
+  // 7,001 + 22,999 = 30,000 paid: base 1,500 + extra 3,000 (in proportion: 4,500) + visit 30,000 (fixed).
+  const lines = () => [line(7_001, 1, 'a'), line(22_999, 1, 'b')];
+
+  it('is kept by a partial return and taken back whole by the return that completes the check (first line first)', async () => {
+    const { l, spent, close } = ledgerWith(accruals);
+    try {
+      const g = l.register('C1');
+      const c = l.commit(g, lines());
+      expect(c).toMatchObject({ outcome: 'ok', accrued: 34_500, balance: 34_500 });
+      expect(l.store.transactions.get([0, l.store.states.get(g)!.lastTx])).toMatchObject({
+        fixedAccrued: 30_000,
+        budgets: [{ promotion: 'visit', amount: 30_000, fixed: 30_000 }, { promotion: 'extra-10', amount: 3_000 }],
+      });
+      // Line a, 7,001 of 30,000: floor(4,500 × 7,001 / 30,000) = 1,050 of the proportional part; the 300 points stay.
+      expect(l.refund(g, c.transactionId, { lines: [{ line: 0, quantity: 1 }] })).toMatchObject({ outcome: 'ok', accrualReversed: 1_050, balance: 33_450, checkStatus: 'partially_returned' });
+      // Budgets: the fixed accrual's nothing; extra-10's floor(3,000 × 7,001 / 30,000) = 700.
+      expect([spent('visit'), spent('extra-10')]).toEqual([30_000, 2_300]);
+      // Line b completes the return: the 3,450 left of the proportional part and the 30,000.
+      expect(l.refund(g, c.transactionId, { lines: [{ line: 1, quantity: 1 }] })).toMatchObject({ outcome: 'ok', accrualReversed: 33_450, balance: 0, checkStatus: 'returned' });
+      expect([spent('visit'), spent('extra-10')]).toEqual([0, 0]);
+    } finally {
+      await close();
+    }
+  });
+
+  it('the same in the other order (second line first)', async () => {
+    const { l, spent, close } = ledgerWith(accruals);
+    try {
+      const g = l.register('C1');
+      const c = l.commit(g, lines());
+      // Line b, 22,999 of 30,000: floor(4,500 × 22,999 / 30,000) = 3,449.
+      expect(l.refund(g, c.transactionId, { lines: [{ line: 1, quantity: 1 }] })).toMatchObject({ accrualReversed: 3_449, balance: 31_051, checkStatus: 'partially_returned' });
+      // extra-10: floor(3,000 × 22,999 / 30,000) = 2,299 back.
+      expect([spent('visit'), spent('extra-10')]).toEqual([30_000, 701]);
+      expect(l.refund(g, c.transactionId, { lines: [{ line: 0, quantity: 1 }] })).toMatchObject({ accrualReversed: 1_051 + 30_000, balance: 0, checkStatus: 'returned' });
+      expect([spent('visit'), spent('extra-10')]).toEqual([0, 0]);
+    } finally {
+      await close();
+    }
+  });
+
+  it('is taken back whole by a cancel, and by a return of all at once', async () => {
+    const { l, spent, cancel, close } = ledgerWith(accruals);
+    try {
+      const g = l.register('C1');
+      const a = l.commit(g, lines());
+      expect(cancel(g, a.transactionId)).toMatchObject({ outcome: 'ok', accrualReversed: 34_500, balance: 0, checkStatus: 'cancelled' });
+      const b = l.commit(g, lines());
+      expect(l.refund(g, b.transactionId)).toMatchObject({ outcome: 'ok', accrualReversed: 34_500, balance: 0, checkStatus: 'returned' });
+      expect([spent('visit'), spent('extra-10')]).toEqual([0, 0]);
+    } finally {
+      await close();
     }
   });
 });
