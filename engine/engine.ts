@@ -6,6 +6,7 @@
 import { createHash } from 'node:crypto';
 import { AggregatorRegistry, type MetricObjectWithValues, type MetricValue } from 'prom-client';
 import type { ConfigSnapshot, TerminalConfig } from '../protocol/config.js';
+import type { CardKind } from '../protocol/types.js';
 import { KopilkaError } from '../protocol/errors.js';
 import type {
   BalanceRequest,
@@ -267,16 +268,24 @@ export class Engine {
    * records name the card, not the code.
    */
   private cardHolder(op: Op, body: { card?: string; phone?: string }): string | undefined {
+    this.routedCardKind = undefined;
     if (body.card === undefined) {
       const guestId = body.phone === undefined ? undefined : guestOfPhone(this.store, body.phone);
       if (guestId === undefined) throw new KopilkaError('card_not_found', 'no guest has this phone', 'phone');
       return guestId;
     }
     const found = resolveCard(this.store, body.card, Date.now(), CARD_ANY_STATUS.has(op) ? 'any' : 'active');
+    this.routedCardKind = found?.record.kind;
     if (found === undefined) return undefined;
     body.card = found.card;
     return found.guestId;
   }
+
+  /**
+   * The kind of the card `cardHolder` resolved last, for a read that follows it at once
+   * on this thread (promotions' card_type conditions): the card is not read twice.
+   */
+  private routedCardKind: CardKind | undefined;
 
   /**
    * A register's shard: with a phone, that of the guest holding the phone, else the
@@ -298,7 +307,7 @@ export class Engine {
       case 'identify':
         return this.reader.identify(config, guestId, body as IdentifyRequest) as Operations[O]['result'];
       case 'evaluate':
-        return this.reader.evaluate(config, guestId, body as EvaluateRequest) as Operations[O]['result'];
+        return this.reader.evaluate(config, guestId, body as EvaluateRequest, this.routedCardKind) as Operations[O]['result'];
       case 'balance':
         return this.reader.balance(config, guestId, body as BalanceRequest) as Operations[O]['result'];
       default:

@@ -20,6 +20,7 @@ import type {
   IdentifyRequest,
   IdentifyResult,
   TransactionView,
+  CardKind,
 } from '../protocol/types.js';
 import { compiledRulesOf, decideWithin, hasPromotions } from './check-decision.js';
 import { view } from './points-account.js';
@@ -74,7 +75,16 @@ export function budgetsLeft(store: Store, config: ConfigSnapshot): Record<string
 }
 
 /** The decision for a check: pure in (configuration, state, check, time) and, with promotions, the profile and budgets read from `store`. */
-export function evaluateCheck(store: Store, config: ConfigSnapshot, guestId: string, state: GuestState, req: EvaluateRequest, now: number): EvaluateResult {
+export function evaluateCheck(
+  store: Store,
+  config: ConfigSnapshot,
+  guestId: string,
+  state: GuestState,
+  req: EvaluateRequest,
+  now: number,
+  /** The presented card's kind when the caller has just read the card; else it is read here (with promotions only). */
+  cardKind?: CardKind,
+): EvaluateResult {
   checkCurrency(config, req.currency);
   const available = view(state.points, now, 0).available;
   const { decision: d, pointsToSpend, pointsMax } = decideWithin(
@@ -89,7 +99,7 @@ export function evaluateCheck(store: Store, config: ConfigSnapshot, guestId: str
       budgets: () => budgetsLeft(store, config),
       explain: req.explain === true,
       // The card's kind, for promotions' card_type conditions: read only when promotions run.
-      ...(hasPromotions(config) ? { cardType: presentedCard(store, req.card)?.kind } : {}),
+      ...(hasPromotions(config) ? { cardType: cardKind ?? presentedCard(store, req.card)?.kind } : {}),
     },
     available,
   );
@@ -174,8 +184,8 @@ export class GuestReader {
     return { guestId, card: req.card ?? '', ...profileView(profile), balance: state.points.balance, cards: cardViews(this.store, profile) };
   }
 
-  evaluate(config: ConfigSnapshot, guestId: string, req: EvaluateRequest): EvaluateResult {
-    return evaluateCheck(this.store, config, guestId, readState(this.store, guestId), req, this.clock());
+  evaluate(config: ConfigSnapshot, guestId: string, req: EvaluateRequest, cardKind?: CardKind): EvaluateResult {
+    return evaluateCheck(this.store, config, guestId, readState(this.store, guestId), req, this.clock(), cardKind);
   }
 
   balance(config: ConfigSnapshot, guestId: string, req: BalanceRequest): BalanceResult {
