@@ -32,7 +32,7 @@ import type {
   TopUpRequest,
   TopUpResult,
 } from '../protocol/types.js';
-import { budgetSpend, decideCheck, hasPromotions, recordUsage } from './check-decision.js';
+import { type WindowKeys, budgetSpend, decideCheck, hasPromotions, recordUsage, windowKeys } from './check-decision.js';
 import { type Clock, appliedPromotions, budgetsLeft, checkCurrency, evaluateCheck, presentedCard, readState } from './guest-reader.js';
 import { assertUsable } from './cards.js';
 import type { Evaluation } from './rules/model.js';
@@ -56,10 +56,12 @@ import {
   type BudgetUse,
   type CardRecord,
   type CheckProgress,
+  type EffectMove,
   type GuestState,
   type HoldRecord,
   type IdempotencyRecord,
   type Posting,
+  type PromotionUse,
   type Store,
   type SystemAccount,
   type SystemBalances,
@@ -118,6 +120,17 @@ const accrualKey = (promotion: string, account: string, delayDays: number, expir
  * proportional accrual into the same lot has them all taken back in proportion).
  */
 function fixedPointsOf(config: ConfigSnapshot, ev: Evaluation): Map<string, number> {
+  const fixed = fixedAccrualKinds(config);
+  const out = new Map<string, number>();
+  for (const a of ev.accruals) {
+    if (a.account !== config.program.id || fixed.get(accrualKey(a.promotion, a.account, a.delayDays, a.expiryDays)) !== true) continue;
+    out.set(a.promotion, (out.get(a.promotion) ?? 0) + a.amount);
+  }
+  return out;
+}
+
+/** Accrual key (see `accrualKey`) → whether every accrual effect of that key is fixed per check. */
+function fixedAccrualKinds(config: ConfigSnapshot): ReadonlyMap<string, boolean> {
   let fixed = fixedAccrualsByConfig.get(config);
   if (fixed === undefined) {
     const kinds = new Map<string, boolean>();
@@ -131,12 +144,86 @@ function fixedPointsOf(config: ConfigSnapshot, ev: Evaluation): Map<string, numb
     fixed = kinds;
     fixedAccrualsByConfig.set(config, fixed);
   }
-  const out = new Map<string, number>();
-  for (const a of ev.accruals) {
-    if (a.account !== config.program.id || fixed.get(accrualKey(a.promotion, a.account, a.delayDays, a.expiryDays)) !== true) continue;
-    out.set(a.promotion, (out.get(a.promotion) ?? 0) + a.amount);
+  return fixed;
+}
+
+/** Per configuration version: `<promotion>\u0001<counter>` → what its per-check (not per-unit) counter effects add. */
+const perCheckCountersByConfig = new WeakMap<ConfigSnapshot, ReadonlyMap<string, number>>();
+
+function perCheckCounters(config: ConfigSnapshot): ReadonlyMap<string, number> {
+  let out = perCheckCountersByConfig.get(config);
+  if (out === undefined) {
+    const sums = new Map<string, number>();
+    for (const p of config.rules.promotions) {
+      for (const e of p.effects) {
+        if (e.kind !== 'counter' || e.perUnit) continue;
+        const key = `${p.id}\u0001${e.counter}`;
+        sums.set(key, (sums.get(key) ?? 0) + e.by);
+      }
+    }
+    out = sums;
+    perCheckCountersByConfig.set(config, out);
   }
   return out;
+}
+
+/** Adds `amount` (of which `fixed` per check) to the move of `id`, keeping first-seen order. */
+function addMove(moves: Map<string, EffectMove>, id: string, amount: number, fixed: number): void {
+  const m = moves.get(id) ?? { id, amount: 0 };
+  m.amount += amount;
+  if (fixed !== 0) m.fixed = (m.fixed ?? 0) + fixed;
+  moves.set(id, m);
+}
+
+/**
+ * What a check's promotions put on accounts other than the program's points, per
+ * account: accruals (fixed per check as `fixedPointsOf` tells them apart) and top-ups
+ * (always per check). Accounts of unit `points` other than the program's are not kept.
+ */
+function accountMovesOf(config: ConfigSnapshot, ev: Evaluation): EffectMove[] {
+  const program = config.program.id;
+  const units = new Map(config.rules.accounts.map((a) => [a.id, a.unit]));
+  const fixed = fixedAccrualKinds(config);
+  const moves = new Map<string, EffectMove>();
+  const kept = (account: string, amount: number): boolean => account !== program && amount !== 0 && units.get(account) !== 'points';
+  for (const a of ev.accruals) {
+    if (!kept(a.account, a.amount)) continue;
+    const isFixed = fixed.get(accrualKey(a.promotion, a.account, a.delayDays, a.expiryDays)) === true;
+    addMove(moves, a.account, a.amount, isFixed ? a.amount : 0);
+  }
+  for (const a of ev.actions) if (a.kind === 'top_up' && kept(a.account, a.amount)) addMove(moves, a.account, a.amount, a.amount);
+  for (const m of moves.values()) if (units.get(m.id) === 'money') m.money = true;
+  return [...moves.values()];
+}
+
+/**
+ * What a check's promotions moved each counter by. An increment names its promotion and
+ * counter, not its effect; a promotion that applied adds exactly `by` for each per-check
+ * counter effect, so that sum is the fixed part and the rest came per unit.
+ */
+function counterMovesOf(config: ConfigSnapshot, ev: Evaluation): EffectMove[] {
+  const byPromotion = new Map<string, { counter: string; by: number }>();
+  for (const c of ev.counters) {
+    const key = `${c.promotion}\u0001${c.counter}`;
+    const sum = byPromotion.get(key) ?? { counter: c.counter, by: 0 };
+    sum.by += c.by;
+    byPromotion.set(key, sum);
+  }
+  const perCheck = perCheckCounters(config);
+  const moves = new Map<string, EffectMove>();
+  for (const [key, { counter, by }] of byPromotion) addMove(moves, counter, by, perCheck.get(key) ?? 0);
+  return [...moves.values()].filter((m) => m.amount !== 0 || (m.fixed ?? 0) !== 0);
+}
+
+/**
+ * What refunds reverse of a move once as much of the check is returned as `share`
+ * knows: its proportional part by cumulative floors (in its sign), its fixed part only
+ * when the whole check is (`full`).
+ */
+function reversalTarget(m: EffectMove, share: (whole: number) => number, full: boolean): number {
+  const fixed = m.fixed ?? 0;
+  const proportional = m.amount - fixed;
+  return (proportional < 0 ? -share(-proportional) : share(proportional)) + (full ? fixed : 0);
 }
 
 /** Guests whose lots one sweep burns; the rest wait for the next sweep. */
@@ -496,13 +583,21 @@ export class GuestActor {
       let next: GuestState = { ...state, points };
       let budgets: BudgetUse[] = [];
       let fixedAccrued = 0;
+      // What refunds need to undo the promotions' other effects (see `refund`).
+      let accountsMoved: EffectMove[] = [];
+      let countersMoved: EffectMove[] = [];
+      let usage: PromotionUse[] = [];
       if (d.evaluation !== null) {
         const fixed = fixedPointsOf(this.config, d.evaluation);
         for (const v of fixed.values()) fixedAccrued += v;
         next = { ...next, ...recordUsage(state, d.evaluation, d.windows!) };
         budgets = this.spendBudgets(d.evaluation, fixed);
-        next = { ...next, accounts: this.accrueToAccounts(guestId, next.accounts ?? {}, d.evaluation, postings) };
+        accountsMoved = accountMovesOf(this.config, d.evaluation);
+        countersMoved = counterMovesOf(this.config, d.evaluation);
+        usage = d.evaluation.usage.map((u) => ({ promotion: u.promotion, units: u.units, points: u.points }));
+        next = { ...next, accounts: this.accrueToAccounts(guestId, next.accounts ?? {}, accountsMoved, postings) };
       }
+      const counted = usage.length > 0 || d.discount > 0;
       if (dep !== undefined) {
         next = { ...next, accounts: { ...(next.accounts ?? {}), [dep.account]: (next.accounts?.[dep.account] ?? 0) - dep.amount } };
         postings.push([depositAccount(guestId, dep.account), `deposit_paid:${dep.account}`, dep.amount]);
@@ -523,6 +618,10 @@ export class GuestActor {
         ...(applied.length === 0 ? {} : { promotions: applied }),
         ...(budgets.length === 0 ? {} : { budgets }),
         ...(fixedAccrued === 0 ? {} : { fixedAccrued }),
+        ...(accountsMoved.length === 0 ? {} : { accountsMoved }),
+        ...(countersMoved.length === 0 ? {} : { countersMoved }),
+        ...(usage.length === 0 ? {} : { usage }),
+        ...(counted ? { windows: d.windows! } : {}),
         ...(dep === undefined ? {} : { deposit: dep }),
       });
       assert.equal(state.lastTx, n, 'the check is the journal entry its lot names');
@@ -603,23 +702,18 @@ export class GuestActor {
 
   /**
    * A check's promotions' accruals and top-ups into accounts other than the
-   * program's points: money ones are deposit money (posted against the shard's
-   * `deposits:<a>`, like a top-up), count ones just add up. Returns the new balances.
+   * program's points (`accountMovesOf`): money ones are deposit money (posted against
+   * the shard's `deposits:<a>`, like a top-up), count ones just add up. Returns the
+   * new balances.
    */
-  private accrueToAccounts(guestId: string, accounts: Record<string, number>, ev: Evaluation, postings: Posting[]): Record<string, number> {
-    const program = this.config.program.id;
-    const units = new Map(this.config.rules.accounts.map((a) => [a.id, a.unit]));
-    let out = accounts;
-    const add = (account: string, amount: number): void => {
-      if (account === program || amount === 0 || units.get(account) === 'points') return;
-      if (out === accounts) out = { ...accounts };
-      out[account] = (out[account] ?? 0) + amount;
-      if (units.get(account) === 'money') {
-        postings.push(amount > 0 ? [`deposits:${account}`, depositAccount(guestId, account), amount] : [depositAccount(guestId, account), `deposits:${account}`, -amount]);
-      }
-    };
-    for (const a of ev.accruals) add(a.account, a.amount);
-    for (const a of ev.actions) if (a.kind === 'top_up') add(a.account, a.amount);
+  private accrueToAccounts(guestId: string, accounts: Record<string, number>, moves: readonly EffectMove[], postings: Posting[]): Record<string, number> {
+    if (moves.length === 0) return accounts;
+    const out = { ...accounts };
+    for (const m of moves) {
+      if (m.amount === 0) continue;
+      out[m.id] = (out[m.id] ?? 0) + m.amount;
+      if (m.money === true) postings.push(moneyPosting(guestId, m.id, m.amount));
+    }
     return out;
   }
 
@@ -823,8 +917,34 @@ export class GuestActor {
 
     const budgetsRestored = check.budgets === undefined ? undefined : this.restoreBudgets(check.budgets, progress.budgetsRestored, share, full);
 
+    // The promotions' accruals and top-ups into other accounts go back like the points'
+    // accrual: in proportion, fixed per-check ones with the whole check. Unlike points,
+    // such an account has no debt, whatever `refundDebtPolicy` says: a deposit is money
+    // the guest holds (verify holds every deposit at or above 0) and a count account
+    // counts things given (mugs, visits) that a negative count cannot take back. So what
+    // the guest already used is clamped, and recorded per account as written off.
+    const accountsBack = check.accountsMoved === undefined ? undefined : reverseMoves(check.accountsMoved, progress.accountsReversed, accounts ?? {}, share, full);
+    if (accountsBack !== undefined) {
+      accounts = accountsBack.balances;
+      for (const c of accountsBack.changed) if (c.money === true) postings.push(moneyPosting(guestId, c.id, c.amount));
+    }
+    // Counters move back the same way (per-unit increments in proportion, per-check ones
+    // with the whole check), never below 0.
+    const countersBack = check.countersMoved === undefined ? undefined : reverseMoves(check.countersMoved, progress.countersReversed, state.counters ?? {}, share, full);
+    // A cancel undoes the check's uses of its promotions in the windows still current. A
+    // return, partial or whole, does not: the guest did use the promotion on a sale that
+    // happened, and a window's limit counts uses, not what was kept.
+    const uncounted = req.cancel === true && check.windows !== undefined ? uncountUsage(state, check, check.windows, windowKeys(now, this.config.organization.timeZone)) : {};
+
     const status = req.cancel === true ? 'cancelled' : full ? 'returned' : 'partially_returned';
-    state = this.append(guestId, { ...state, points, ...(accounts === undefined ? {} : { accounts }) }, now, {
+    const nextState: GuestState = {
+      ...state,
+      points,
+      ...(accounts === undefined ? {} : { accounts }),
+      ...(countersBack === undefined ? {} : { counters: countersBack.balances }),
+      ...uncounted,
+    };
+    state = this.append(guestId, nextState, now, {
       kind: 'refund',
       time: new Date(now).toISOString(),
       outlet: req.outlet,
@@ -834,6 +954,8 @@ export class GuestActor {
       accrued: -back.taken - burnt.burned,
       postings,
       refundOf: req.transactionId,
+      ...(accountsBack === undefined || accountsBack.changed.length === 0 ? {} : { accountsMoved: accountsBack.changed }),
+      ...(countersBack === undefined || countersBack.changed.length === 0 ? {} : { countersMoved: countersBack.changed }),
     });
     this.store.checks.putSync([this.shard, n], {
       ...progress,
@@ -844,6 +966,10 @@ export class GuestActor {
       spentRestored: progress.spentRestored + restoreDelta,
       ...(dep === undefined ? {} : { depositRestored: (progress.depositRestored ?? 0) + depositDelta }),
       ...(budgetsRestored === undefined ? {} : { budgetsRestored }),
+      ...(accountsBack === undefined
+        ? {}
+        : { accountsReversed: accountsBack.reversed, accountsWrittenOff: accountsBack.short.map((s, i) => (progress.accountsWrittenOff?.[i] ?? 0) + s) }),
+      ...(countersBack === undefined ? {} : { countersReversed: countersBack.reversed }),
     });
     return {
       outcome: 'ok',
@@ -859,6 +985,89 @@ export class GuestActor {
       depositRestored: depositDelta,
     };
   }
+}
+
+/**
+ * Moves a check's `moves` (of accounts or counters) back toward their `reversalTarget`s.
+ * A move taken back never takes a balance below 0, nor lowers one already below it: what
+ * it cannot take is short. Returns the new balances, what has been reversed of each move
+ * after this refund (its target, short or not), what this refund fell short by on each,
+ * and each balance this refund changed, by how much (signed).
+ */
+function reverseMoves(
+  moves: readonly EffectMove[],
+  before: readonly number[] | undefined,
+  balances: Record<string, number>,
+  share: (whole: number) => number,
+  full: boolean,
+): { balances: Record<string, number>; reversed: number[]; short: number[]; changed: EffectMove[] } {
+  let out = balances;
+  const reversed: number[] = [];
+  const short: number[] = [];
+  const changed: EffectMove[] = [];
+  for (let i = 0; i < moves.length; i++) {
+    const m = moves[i]!;
+    const target = reversalTarget(m, share, full);
+    const delta = target - (before?.[i] ?? 0);
+    reversed.push(target);
+    const cur = out[m.id] ?? 0;
+    // delta > 0: the check added, take back what there is; delta < 0: the check took, give back.
+    const change = delta > 0 ? -Math.min(delta, Math.max(0, cur)) : -delta;
+    short.push(delta > 0 ? delta + change : 0);
+    if (change === 0) continue;
+    if (out === balances) out = { ...balances };
+    out[m.id] = cur + change;
+    changed.push(m.money === true ? { id: m.id, amount: change, money: true } : { id: m.id, amount: change });
+  }
+  return { balances: out, reversed, short, changed };
+}
+
+/**
+ * A cancelled check's uses un-counted from the guest's per-promotion windows, and its
+ * discount from `discountChecks`, in each window it was counted in (`was`) that is still
+ * current: the guest's window is still that one and it is the window of `now`. A use in
+ * a window gone by is history and stays; the total window never ends, so a use always
+ * leaves it. Counts never go below 0.
+ */
+function uncountUsage(state: GuestState, check: TransactionRecord, was: WindowKeys, now: WindowKeys): Pick<GuestState, 'promotions' | 'discountChecks'> {
+  const down = (v: number, by: number): number => Math.max(0, v - by);
+  const out: Pick<GuestState, 'promotions' | 'discountChecks'> = {};
+  if (check.usage !== undefined && state.promotions !== undefined) {
+    const promotions = { ...state.promotions };
+    for (const u of check.usage) {
+      const w = promotions[u.promotion];
+      if (w === undefined) continue;
+      const day = w.day === was.day && was.day === now.day;
+      const week = w.week === was.week && was.week === now.week;
+      const month = w.month === was.month && was.month === now.month;
+      promotions[u.promotion] = {
+        ...w,
+        usesDay: day ? down(w.usesDay, 1) : w.usesDay,
+        usesWeek: week ? down(w.usesWeek, 1) : w.usesWeek,
+        usesMonth: month ? down(w.usesMonth, 1) : w.usesMonth,
+        usesTotal: down(w.usesTotal, 1),
+        unitsDay: day ? down(w.unitsDay, u.units) : w.unitsDay,
+        unitsMonth: month ? down(w.unitsMonth, u.units) : w.unitsMonth,
+        accruedDay: day ? down(w.accruedDay, u.points) : w.accruedDay,
+        accruedMonth: month ? down(w.accruedMonth, u.points) : w.accruedMonth,
+      };
+    }
+    out.promotions = promotions;
+  }
+  const dc = state.discountChecks;
+  if ((check.discount ?? 0) > 0 && dc !== undefined) {
+    out.discountChecks = {
+      ...dc,
+      checksDay: dc.day === was.day && was.day === now.day ? down(dc.checksDay, 1) : dc.checksDay,
+      checksMonth: dc.month === was.month && was.month === now.month ? down(dc.checksMonth, 1) : dc.checksMonth,
+    };
+  }
+  return out;
+}
+
+/** A promotion's money put on (amount > 0) or taken from (< 0) the guest's account `account`, against the shard's `deposits:<account>`. */
+function moneyPosting(guestId: string, account: string, amount: number): Posting {
+  return amount > 0 ? [`deposits:${account}`, depositAccount(guestId, account), amount] : [depositAccount(guestId, account), `deposits:${account}`, -amount];
 }
 
 function assertBalanced(postings: readonly Posting[]): void {

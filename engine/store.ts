@@ -32,6 +32,11 @@ export interface GuestProfile {
   address?: string;
   tags?: string[];
   consent?: boolean;
+  /**
+   * Discount account id → the guest's level in it, basis points (set by updateGuest);
+   * an account not here gives the guest its default level. Absent when none is set.
+   */
+  discounts?: Record<string, number>;
 }
 
 /** A card: whose it is and whether it may be used. See engine/cards.ts. */
@@ -185,6 +190,21 @@ export interface TransactionRecord extends Omit<TransactionView, 'original'> {
    * them back only with the return that completes the check (or a cancel); absent when none.
    */
   fixedAccrued?: number;
+  /**
+   * What a check's promotions put on accounts other than the program's points (their
+   * accruals and top-ups, per account, in its unit); on a refund, what it took back
+   * (negative) or gave back. Absent when none.
+   */
+  accountsMoved?: EffectMove[];
+  /** What a check's promotions moved each counter by; on a refund, what it moved back. Absent when none. */
+  countersMoved?: EffectMove[];
+  /**
+   * What a check counted in its promotions' per-guest windows (`GuestState.promotions`):
+   * one use of each, its units and points; a cancel un-counts them. Absent when none.
+   */
+  usage?: PromotionUse[];
+  /** The local windows a check's `usage` (and its discount, in `discountChecks`) was counted in. */
+  windows?: { day: number; week: number; month: number };
   /** Money of a check paid from a deposit, or put on one by a top-up. */
   deposit?: DepositPayment;
   /** Lots a check's spend took, in order (a refund gives them back with their expiry). */
@@ -216,6 +236,39 @@ export interface CheckProgress {
   depositRestored?: number;
   /** Per entry of the check's `budgets`, what refunds gave back to it so far; absent before any. */
   budgetsRestored?: number[];
+  /**
+   * Per entry of the check's `accountsMoved`, what refunds reversed of it so far (in its
+   * sign; what was written off included); absent before any.
+   */
+  accountsReversed?: number[];
+  /**
+   * Per entry of the check's `accountsMoved`, what refunds could not take back because the
+   * guest had already used it (an account never goes below 0); absent before any.
+   */
+  accountsWrittenOff?: number[];
+  /** Per entry of the check's `countersMoved`, what refunds moved back of it so far (in its sign); absent before any. */
+  countersReversed?: number[];
+}
+
+/**
+ * What a committed check moved of one account or counter (`id`) by its promotions:
+ * `amount` in all (negative: down), of which `fixed` came from per-check effects
+ * (fixed accruals, top-ups, per-check counter increments), which refunds reverse only
+ * with the whole check; the rest goes back in proportion to the money returned.
+ */
+export interface EffectMove {
+  id: string;
+  amount: number;
+  fixed?: number;
+  /** A money account's: posted in its ledger (`g:<guestId>:<id>` against `deposits:<id>`), so its refunds are too. */
+  money?: true;
+}
+
+/** What a committed check counted of one promotion in the guest's windows (besides one use). */
+export interface PromotionUse {
+  promotion: string;
+  units: number;
+  points: number;
 }
 
 /** What one committed check spent of one promotion's budget, in the budget's unit. */

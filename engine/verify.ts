@@ -143,6 +143,8 @@ export function verifyStore(store: Store): VerifyReport {
     }
   }
 
+  // Promotion id → what checks spent of its budget less what their refunds gave back.
+  const budgetsSpent = new Map<string, number>();
   for (const { key, value: p } of store.checks.getRange({})) {
     const [shard, n] = key as [number, number];
     const transactionId = `${p.guestId}.${n}`;
@@ -160,7 +162,15 @@ export function verifyStore(store: Store): VerifyReport {
     if ((closed && p.returned !== paid) || (!closed && p.returned === paid && paid > 0)) {
       report({ what: 'a check is returned exactly when all its money is', where: transactionId, found: `${p.status} ${p.returned}/${paid}` });
     }
+    const uses = check.budgets ?? [];
+    for (let i = 0; i < uses.length; i++) {
+      const u = uses[i]!;
+      const back = p.budgetsRestored?.[i] ?? 0;
+      if (back > u.amount) report({ what: 'no more given back to a budget than the check spent', where: `${transactionId} ${u.promotion}`, expected: u.amount, found: back });
+      budgetsSpent.set(u.promotion, (budgetsSpent.get(u.promotion) ?? 0) + u.amount - back);
+    }
   }
+  verifyBudgets(store, budgetsSpent, report);
 
   for (const { value } of store.idempotency.getRange({})) {
     const id = value.result.transactionId;
@@ -170,6 +180,21 @@ export function verifyStore(store: Store): VerifyReport {
   }
 
   return { entries, postings, guests, differences };
+}
+
+/**
+ * Every promotion's budget record holds what the checks spent of it less what their
+ * refunds gave back (journal entries' `budgets`, check progress's `budgetsRestored`),
+ * and a budget some check spent has its record.
+ */
+function verifyBudgets(store: Store, spent: ReadonlyMap<string, number>, report: (d: Difference) => void): void {
+  for (const { key: promotion, value } of store.budgets.getRange({})) {
+    const derived = spent.get(promotion) ?? 0;
+    if (value.spent !== derived) report({ what: "a budget's spent equals what its checks spent less what refunds gave back", where: `promotion ${promotion}`, expected: derived, found: value.spent });
+  }
+  for (const [promotion, derived] of spent) {
+    if (!store.budgets.doesExist(promotion)) report({ what: "a budget's spent equals what its checks spent less what refunds gave back", where: `promotion ${promotion}`, expected: derived, found: 'missing' });
+  }
 }
 
 /**
