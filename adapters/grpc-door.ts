@@ -193,7 +193,8 @@ const REGISTER_OPTIONAL_STRINGS = ['name', 'phone', 'email', 'birthday', 'docume
  * - identify: `card` and `phone` "" go absent, so that exactly one of them is left.
  * - updateGuest: its strings are proto3 `optional`, so a "" that arrives was sent on
  *   purpose and clears the field; it stays. `tags` travels wrapped (GuestTags) so that
- *   "clear" (an empty list) differs from "unchanged" (absent): unwrapped here.
+ *   "clear" (an empty list) differs from "unchanged" (absent): unwrapped here. An empty
+ *   `discounts` map is absent.
  */
 function normalizeGuestFields(op: Op, body: Record<string, unknown>): boolean {
   if (op === 'register') {
@@ -208,6 +209,9 @@ function normalizeGuestFields(op: Op, body: Record<string, unknown>): boolean {
   if (op === 'updateGuest') {
     const wrapped = body.tags;
     if (typeof wrapped === 'object' && wrapped !== null && !Array.isArray(wrapped)) body.tags = (wrapped as { tags?: unknown }).tags ?? [];
+    // A proto3 map cannot tell empty from absent; either changes no level.
+    const levels = body.discounts;
+    if (typeof levels === 'object' && levels !== null && Object.keys(levels).length === 0) body.discounts = undefined;
     return true;
   }
   return false;

@@ -26,8 +26,10 @@ import type { GuestProfile, GuestState, PromotionWindows } from './store.js';
 
 interface CompiledConfig {
   rules: CompiledRules;
-  /** Any promotion active: otherwise the rules are not run at all. */
+  /** Any promotion active, or a discount account (it applies as one): otherwise the rules are not run at all. */
   anyActive: boolean;
+  /** The discount (percent) accounts and their default levels: the guest's levels are read from the profile. */
+  discountAccounts: ReadonlyArray<{ id: string; defaultBp: number }>;
   /** Active promotions with a budget, and its amount: the only budgets a decision reads. */
   budgeted: ReadonlyArray<{ id: string; amount: number }>;
   /** Outlet id → where it stands for promotions: its coalition partner and tags. */
@@ -42,7 +44,8 @@ export function compiledRulesOf(config: ConfigSnapshot): CompiledConfig {
   if (c === undefined) {
     c = {
       rules: compileRules(config.rules, { timeZone: config.organization.timeZone }),
-      anyActive: config.rules.promotions.some((p) => p.status === 'active'),
+      anyActive: config.rules.promotions.some((p) => p.status === 'active') || config.rules.accounts.some((a) => a.unit === 'percent'),
+      discountAccounts: config.rules.accounts.flatMap((a) => (a.unit === 'percent' ? [{ id: a.id, defaultBp: a.defaultBp }] : [])),
       budgeted: config.rules.promotions.flatMap((p) => (p.status === 'active' && p.limits.budget !== null ? [{ id: p.id, amount: p.limits.budget.amount }] : [])),
       places: new Map(
         config.outlets.map((o) => [o.id, { ...(o.partner === undefined ? {} : { partner: o.partner }), ...(o.tags === undefined ? {} : { outletTags: Object.freeze([...o.tags]) }) }]),
@@ -114,11 +117,21 @@ function usageNow(w: PromotionWindows, k: WindowKeys): PromotionUsage {
   };
 }
 
-export function guestContext(guestId: string, state: GuestState, profile: GuestProfile | undefined, keys: WindowKeys, programAccount: string): GuestContext {
+export function guestContext(
+  guestId: string,
+  state: GuestState,
+  profile: GuestProfile | undefined,
+  keys: WindowKeys,
+  programAccount: string,
+  discountAccounts: CompiledConfig['discountAccounts'] = [],
+): GuestContext {
   const usage: Record<string, PromotionUsage> = {};
   for (const [id, w] of Object.entries(state.promotions ?? {})) usage[id] = usageNow(w, keys);
   const dc = state.discountChecks;
   const balances: Record<string, number> = { ...(state.accounts ?? {}), [programAccount]: state.points.balance };
+  // A discount account's "balance" is the guest's level (the profile's, else the default), so CEL and balance conditions read it too.
+  const levels = profile?.discounts;
+  for (const a of discountAccounts) balances[a.id] = levels !== undefined && Object.prototype.hasOwnProperty.call(levels, a.id) ? levels[a.id]! : a.defaultBp;
   return {
     id: guestId,
     ...(profile?.createdAt === undefined ? {} : { registeredAt: Date.parse(profile.createdAt) }),
@@ -164,7 +177,7 @@ export function decideCheck(a: DecideArgs): CheckDecision {
 
   const time = checkTime(a.time, a.now);
   const keys = windowKeys(time, config.organization.timeZone);
-  const guest = guestContext(a.guestId, a.state, a.profile, keys, program.id);
+  const guest = guestContext(a.guestId, a.state, a.profile, keys, program.id, c.discountAccounts);
   if (a.cardType !== undefined) guest.cardType = a.cardType;
   const ctx: RulesContext = {
     time,

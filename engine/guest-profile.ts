@@ -52,6 +52,20 @@ export function withFields(p: GuestProfile, f: GuestProfileFields): GuestProfile
   return next;
 }
 
+/**
+ * The profile with discount levels set: each entry of `levels` replaces that account's
+ * level. Only accounts in `known` (the configuration's discount accounts) are kept, so
+ * the levels of accounts no longer configured go with the next change and the map
+ * stays within the configuration's accounts.
+ */
+export function withDiscounts(p: GuestProfile, levels: Readonly<Record<string, number>>, known: ReadonlySet<string>): GuestProfile {
+  const discounts: Record<string, number> = {};
+  for (const [id, bp] of Object.entries({ ...p.discounts, ...levels })) if (known.has(id)) discounts[id] = bp;
+  const next: GuestProfile = { ...p, discounts };
+  if (Object.keys(discounts).length === 0) delete next.discounts;
+  return next;
+}
+
 /** The guest holding a phone, from the phone index (one LMDB read). */
 export function guestOfPhone(store: Store, phone: string): string | undefined {
   return store.phones.get(phoneKeyOf(phone));

@@ -40,7 +40,7 @@ import type {
 } from '../protocol/types.js';
 import { assertUsable, checkCardMasks, readCard } from './cards.js';
 import { guestMergedError } from './guest-merge.js';
-import { newProfile, phoneKeyOf, profileView, withFields } from './guest-profile.js';
+import { newProfile, phoneKeyOf, profileView, withDiscounts, withFields } from './guest-profile.js';
 import { issuePaymentCode } from './payment-codes.js';
 import { type CardRecord, type GuestProfile, type Store, metaGuestCounter } from './store.js';
 import { emptyAccount } from './points-account.js';
@@ -98,11 +98,15 @@ export class GuestRegistry {
 
   // ---- profile -----------------------------------------------------------------------
 
-  /** Applies the fields given (last write wins); a phone held by another guest changes nothing. */
+  /**
+   * Applies the fields given (last write wins); a phone held by another guest changes
+   * nothing. Discount levels must name discount accounts of the configuration.
+   */
   updateGuest(guestId: string, req: UpdateGuestRequest): UpdateGuestResult {
     const profile = this.profileOf(guestId, 'card');
     this.usableCardOf(guestId, req.card);
-    const { outlet: _outlet, card: _card, ...fields } = req;
+    const { outlet: _outlet, card: _card, discounts, ...fields } = req;
+    const known = discounts === undefined ? undefined : this.discountAccounts(discounts);
     if (fields.phone !== undefined) {
       const oldKey = profile.phone === '' ? undefined : phoneKeyOf(profile.phone);
       const newKey = fields.phone === '' ? undefined : phoneKeyOf(fields.phone);
@@ -111,9 +115,22 @@ export class GuestRegistry {
       if (oldKey !== undefined && oldKey !== newKey && this.store.phones.get(oldKey) === guestId) this.store.phones.removeSync(oldKey);
       if (newKey !== undefined && holder === undefined) this.store.phones.putSync(newKey, guestId);
     }
-    const next = withFields(profile, fields);
+    const changed = withFields(profile, fields);
+    const next = discounts === undefined || known === undefined ? changed : withDiscounts(changed, discounts, known);
     this.store.guests.putSync(guestId, next);
     return { outcome: 'ok', guestId, ...profileView(next) };
+  }
+
+  /** The configuration's discount accounts; refuses a level for any other account, before anything is written. */
+  private discountAccounts(levels: Readonly<Record<string, number>>): ReadonlySet<string> {
+    const accounts = this.config().rules.accounts;
+    const known = new Set(accounts.filter((a) => a.unit === 'percent').map((a) => a.id));
+    for (const id of Object.keys(levels)) {
+      if (known.has(id)) continue;
+      const list = known.size === 0 ? 'the configuration has none' : `known: ${[...known].join(', ')}`;
+      throw new KopilkaError('invalid_field', `discounts.${id} must name a discount account (unit "percent") of the rules; ${list}`, `discounts.${id}`);
+    }
+    return known;
   }
 
   // ---- cards -------------------------------------------------------------------------

@@ -42,6 +42,8 @@ export const address_chars_max = 500;
 /** Tags on one guest: enough for segments and flags, small enough to read with every check. */
 export const guest_tags_max = 32;
 export const tag_chars_max = 32;
+/** Discount accounts one updateGuest may set: a guest rarely has more than one or two discount cards. */
+export const guest_discounts_max = 16;
 /** Cards one guest may hold, blocked and replaced ones included: identify reads each of them. */
 export const guest_cards_max = 64;
 /** Why a card was blocked, for the audit trail. */

@@ -135,6 +135,12 @@ export interface IdentifyResult extends GuestProfileView {
 export interface UpdateGuestRequest extends GuestProfileFields {
   outlet: string;
   card: string;
+  /**
+   * Discount account id (an account of unit `percent` in the rules) → the guest's level
+   * in it, basis points 0..10000 (750 = 7.5%); each entry replaces that account's level,
+   * accounts not named keep theirs. At most 16 entries.
+   */
+  discounts?: Record<string, number>;
 }
 
 export interface UpdateGuestResult extends GuestProfileView {

@@ -222,13 +222,38 @@ function newCardNumber(o: Obj, key: string, kind: CardKind): string {
   return uid;
 }
 
-const UPDATE_GUEST_FIELDS = new Set(['outlet', 'card', ...PROFILE_FIELDS]);
+const UPDATE_GUEST_FIELDS = new Set(['outlet', 'card', 'discounts', ...PROFILE_FIELDS]);
+/** An account id as the rules allow one (engine/rules/validate.ts). */
+const ACCOUNT_ID = /^[A-Za-z0-9][A-Za-z0-9_.:@/-]*$/;
+
+/**
+ * Discount levels by account id, basis points. Whether each account is a discount
+ * account of the configuration is the shard's to check: the door reads no configuration.
+ */
+function discounts(o: Obj): Record<string, number> {
+  const v = object(o.discounts, 'discounts');
+  const keys = Object.keys(v);
+  if (keys.length > L.guest_discounts_max) fail('discounts', `must name at most ${L.guest_discounts_max} accounts, not ${keys.length}`);
+  // ACCOUNT_ID refuses "__proto__" (it starts with "_"), so a plain object holds every key as given.
+  const out: Record<string, number> = {};
+  for (const key of keys) {
+    const path = `discounts.${key}`;
+    if (key.length > L.id_chars_max || !ACCOUNT_ID.test(key)) fail(path, `must name an account: 1..${L.id_chars_max} letters, digits and _ . : @ / -, starting with a letter or digit`);
+    const level = v[key];
+    if (typeof level !== 'number' || !Number.isSafeInteger(level) || level < 0 || level > 10_000) {
+      fail(path, 'must be an integer from 0 to 10000 (basis points: 750 = 7.5%)');
+    }
+    out[key] = level;
+  }
+  return out;
+}
 
 export function validateUpdateGuest(value: unknown): UpdateGuestRequest {
   const o = object(value, 'body');
   onlyKnown(o, UPDATE_GUEST_FIELDS, '');
   const out: UpdateGuestRequest = { outlet: str(o, 'outlet', L.id_chars_max), card: str(o, 'card', L.card_chars_max) };
   profileFields(o, out, true);
+  if (o.discounts !== undefined) out.discounts = discounts(o);
   return out;
 }
 

@@ -10,7 +10,8 @@
 //   check     kopilka.Check   total (minor units, before our discounts), currency, organization,
 //                             partner, outlet, terminal, outletTags, quantity (units), lines
 //   check.lines[i] kopilka.Line  itemCode, category, tags, quantity, unitPrice, sum, pos (POS promotion)
-//   accounts  map<string,int> balance of each account in its units (points: hundredths)
+//   accounts  map<string,int> balance of each account in its units (points: hundredths;
+//                             a discount account: the guest's level, basis points)
 //   time      kopilka.Time    local parts: year, month 1..12, day, weekday 1=Mon..7=Sun,
 //                             hour, minute, date "YYYY-MM-DD", epochMs
 // Absent strings are "", absent lists and maps are empty, so every field exists.

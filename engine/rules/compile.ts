@@ -19,6 +19,7 @@ import type {
   Condition,
   LineMatch,
   Message,
+  PercentAccountConfig,
   PeriodConfig,
   PointsPaymentConfig,
   PromotionConfig,
@@ -28,6 +29,7 @@ import type {
   RulesSettings,
   StackingMode,
 } from './model.js';
+import { discountAccountPromotion } from './model.js';
 import { inBirthdayWindow, type EvalState, type PreparedLine } from './state.js';
 
 export interface CompileOptions {
@@ -105,6 +107,11 @@ export interface CompiledPromotion {
   discounts: CompiledDiscount[];
   accruals: CompiledAccrual[];
   counters: CompiledCounter[];
+  /**
+   * A discount account's promotion: its percent discounts take the guest's level in
+   * `account` (its `defaultBp` when the guest has none) instead of their value. Else null.
+   */
+  level: { account: string; defaultBp: number } | null;
   /** Top-ups, level changes, coupons and notifications, prebuilt and frozen. */
   actions: readonly Action[];
   messages: readonly Message[];
@@ -425,6 +432,20 @@ export class PeriodAnswers {
 interface ConditionEnv {
   periodIndex: ReadonlyMap<string, number>;
   lineMatches: LineMatches;
+  /** Discount (percent) account id → the level of a guest without one, for balance conditions. */
+  levelDefaults: ReadonlyMap<string, number>;
+}
+
+/**
+ * The guest's level in a discount account, basis points: the context's
+ * `balances[account]`, else `defaultBp`; held within 0..10000 (a whole number), so a
+ * context beyond it never discounts more than a line.
+ */
+export function guestLevel(s: EvalState, account: string, defaultBp: number): number {
+  const balances = s.ctx.guest.balances;
+  const v = balances !== undefined && Object.prototype.hasOwnProperty.call(balances, account) ? balances[account] : undefined;
+  if (v === undefined || !Number.isFinite(v)) return defaultBp;
+  return Math.min(10_000, Math.max(0, Math.floor(v)));
 }
 
 function between(v: number, min: number | null, max: number | null): boolean {
@@ -556,10 +577,15 @@ export function compileCondition(c: Condition, env: ConditionEnv): Predicate {
     case 'balance': {
       const accounts = c.accounts;
       const { min, max } = c;
+      // A discount account's "balance" is the guest's level, its default when the guest has none.
+      const dflt = accounts.map((a) => env.levelDefaults.get(a) ?? 0);
       return (s) => {
         const balances = s.ctx.guest.balances;
         let total = 0;
-        for (const a of accounts) total += (balances !== undefined && Object.prototype.hasOwnProperty.call(balances, a) ? balances[a] : 0) ?? 0;
+        for (let i = 0; i < accounts.length; i++) {
+          const a = accounts[i]!;
+          total += (balances !== undefined && Object.prototype.hasOwnProperty.call(balances, a) ? balances[a] : dflt[i]) ?? 0;
+        }
         return between(total, min, max);
       };
     }
@@ -634,7 +660,46 @@ function isoMs(s: string | null, dflt: number): number {
   return s === null ? dflt : Date.parse(s);
 }
 
-function compilePromotion(p: PromotionConfig, rank: number, env: ConditionEnv, accounts: ReadonlyMap<string, AccountConfig>, includeDrafts: boolean): CompiledPromotion {
+/**
+ * A discount account as the promotion it applies as: always active, no condition or
+ * limits, one percent discount on its lines (its value the default level; evaluation
+ * reads the guest's).
+ */
+function accountPromotion(a: PercentAccountConfig): PromotionConfig {
+  return {
+    id: discountAccountPromotion(a.id),
+    name: a.id,
+    description: '',
+    status: 'active',
+    template: 'custom',
+    partner: null,
+    priority: a.priority,
+    exclusive: a.exclusive,
+    stackingExempt: false,
+    validFrom: null,
+    validTo: null,
+    periods: [],
+    condition: null,
+    effects: [{ kind: 'discount', target: a.target, match: a.match, percentBp: a.defaultBp, amount: null, perUnit: false }],
+    limits: {
+      maxDiscountBp: null,
+      maxDiscountAmount: null,
+      usesPerGuest: { day: null, week: null, month: null, total: null },
+      unitsPerGuest: { day: null, month: null },
+      accrualMax: { check: null, day: null, month: null },
+      budget: null,
+    },
+  };
+}
+
+function compilePromotion(
+  p: PromotionConfig,
+  rank: number,
+  env: ConditionEnv,
+  accounts: ReadonlyMap<string, AccountConfig>,
+  includeDrafts: boolean,
+  level: CompiledPromotion['level'] = null,
+): CompiledPromotion {
   const lines = env.lineMatches;
   const discounts: CompiledDiscount[] = [];
   const accruals: CompiledAccrual[] = [];
@@ -721,6 +786,7 @@ function compilePromotion(p: PromotionConfig, rank: number, env: ConditionEnv, a
     validTo: isoMs(p.validTo, Infinity),
     periods,
     clauses: clauses(p.condition, env),
+    level,
     discounts,
     accruals,
     counters,
@@ -746,12 +812,21 @@ export function compileRules(config: RulesConfig, options: CompileOptions): Comp
   assert(isTimeZone(options.timeZone), `options.timeZone must be an IANA time zone, e.g. "Europe/Moscow", not ${options.timeZone}`);
   const periods = config.periods.map(compilePeriod);
   const periodIndex = new Map(config.periods.map((p, i) => [p.id, i]));
-  const env: ConditionEnv = { periodIndex, lineMatches: new LineMatches() };
+  const discountAccounts = config.accounts.filter((a): a is PercentAccountConfig => a.unit === 'percent');
+  const env: ConditionEnv = { periodIndex, lineMatches: new LineMatches(), levelDefaults: new Map(discountAccounts.map((a) => [a.id, a.defaultBp])) };
   const accounts = new Map(config.accounts.map((a) => [a.id, a]));
-  const order = config.promotions
+  // Discount accounts rank as promotions of the organization, after the promotions of equal priority.
+  const levels = new Map<PromotionConfig, CompiledPromotion['level']>();
+  const all = [...config.promotions];
+  for (const a of discountAccounts) {
+    const p = accountPromotion(a);
+    levels.set(p, { account: a.id, defaultBp: a.defaultBp });
+    all.push(p);
+  }
+  const order = all
     .map((p, i) => ({ p, i }))
     .sort((a, b) => (a.p.partner === null ? 0 : 1) - (b.p.partner === null ? 0 : 1) || b.p.priority - a.p.priority || a.i - b.i);
-  const promotions = order.map(({ p }, rank) => compilePromotion(p, rank, env, accounts, options.includeDrafts === true));
+  const promotions = order.map(({ p }, rank) => compilePromotion(p, rank, env, accounts, options.includeDrafts === true, levels.get(p) ?? null));
   const itemTags = new Map<string, readonly string[]>();
   for (const code of Object.keys(config.catalog.itemTags)) itemTags.set(code, Object.freeze(config.catalog.itemTags[code]!.slice()));
   const partnerSettings = new Map(config.partners.map((p) => [p.id, compileSettings(p.settings, accounts)]));

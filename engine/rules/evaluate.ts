@@ -3,8 +3,9 @@
 // clocks, randomness or storage; the orchestrator applies what it returns.
 //
 // 1. Qualify each promotion in rank order; the first failing test names the reason:
-//    status → period (validFrom/validTo, periods) → condition (partner, clauses) →
-//    limit (uses per guest, units, discounts per guest) → budget (already spent).
+//    status → period (validFrom/validTo, periods) → condition (partner, a discount
+//    account's level 0, clauses) → limit (uses per guest, units, discounts per guest)
+//    → budget (already spent).
 // 2. Stacking among the qualified: with `block_promotions` and a POS promotion in the
 //    check none applies; else the first exclusive one by rank applies alone (stacking-
 //    exempt promotions aside).
@@ -44,7 +45,7 @@
 
 import assert from 'node:assert/strict';
 import { apportionInto, distributeInto, percentOf } from './distribute.js';
-import type { CompiledAccrual, CompiledPromotion, CompiledRules, CompiledSettings } from './compile.js';
+import { guestLevel, type CompiledAccrual, type CompiledPromotion, type CompiledRules, type CompiledSettings } from './compile.js';
 import type { Accrual, CounterIncrement, Evaluation, LineResult, PointsPaymentLimit, PromotionExplanation, Reason, RulesContext, Usage } from './model.js';
 import { EvalState } from './state.js';
 
@@ -407,6 +408,7 @@ function qualify(p: CompiledPromotion, s: EvalState, settings: CompiledSettings,
   if (t >= p.validTo) return v.reject(p, 'period', 'ended');
   if (p.periods.length > 0 && !anyPeriodHolds(p.periods, s)) return v.reject(p, 'period', 'outside_periods');
   if (p.partner !== null && s.ctx.check.partner !== p.partner) return v.reject(p, 'condition', 'other_partner');
+  if (p.level !== null && guestLevel(s, p.level.account, p.level.defaultBp) === 0) return v.reject(p, 'condition', 'no_discount_level');
   const clauses = p.clauses;
   for (let i = 0; i < clauses.length; i++) {
     const clause = clauses[i]!;
@@ -447,11 +449,14 @@ function applyDiscounts(o: Outcome, s: EvalState, left: PerLine): void {
   const { disc, touched } = o;
   const discounts = o.p.discounts;
   let cap = unitsLeft(o.p, s);
+  // A discount account's percent is the guest's level.
+  const level = o.p.level === null ? -1 : guestLevel(s, o.p.level.account, o.p.level.defaultBp);
   const selection = s.selection();
   const matched = selection.lines;
   const n = lines.length;
   for (let e = 0; e < discounts.length; e++) {
     const d = discounts[e]!;
+    const value = level >= 0 ? level : d.value;
     const from = d.lines * selection.stride;
     const to = selection.end[d.lines]!;
     if (cap === null && to - from === n && (d.kind === 'percent' || d.kind === 'amount')) {
@@ -468,7 +473,7 @@ function applyDiscounts(o: Outcome, s: EvalState, left: PerLine): void {
         b += left[i]!;
       }
       if (b === 0) continue;
-      distributeInto(d.kind === 'percent' ? percentOf(b, d.value) : Math.min(d.value, b), left, n, shares);
+      distributeInto(d.kind === 'percent' ? percentOf(b, value) : Math.min(value, b), left, n, shares);
       const discUnits = o.units;
       let total = o.discTotal;
       for (let i = 0; i < n; i++) {
@@ -512,7 +517,7 @@ function applyDiscounts(o: Outcome, s: EvalState, left: PerLine): void {
     let given = units;
     switch (d.kind) {
       case 'percent':
-        distributeInto(percentOf(b, d.value), base, count, shares);
+        distributeInto(percentOf(b, value), base, count, shares);
         break;
       case 'amount':
         distributeInto(Math.min(d.value, b), base, count, shares);

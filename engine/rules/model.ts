@@ -30,14 +30,48 @@ export interface RulesConfig {
   promotions: PromotionConfig[];
 }
 
-export type AccountUnit = 'points' | 'money' | 'count';
+export type AccountUnit = 'points' | 'money' | 'count' | 'percent';
 
-export interface AccountConfig {
+/** An account with a balance: bonus points, money (deposit, cashback) or a count. */
+export interface BalanceAccountConfig {
   id: string;
   /** `points`: hundredths of a point; `money`: minor units (deposit, cashback); `count`: whole units (visits, mugs). */
-  unit: AccountUnit;
+  unit: 'points' | 'money' | 'count';
   /** Money minor units one whole point is worth (100 = 1.00), as in the bonus program; 100 for other units. */
   pointValueMinor: number;
+}
+
+/**
+ * A discount account (R-Keeper CRM "скидочный счёт", a 5% or 10% discount card): each
+ * guest has a level in basis points and no balance, no postings. The level is the
+ * guest's `balances[id]` in the context (the engine reads it from the guest's
+ * profile), `defaultBp` when the context has none. It applies to every check as a
+ * promotion of its own, `account:<id>`, always active, ranked among the promotions by
+ * `priority` (after the promotions of equal priority) and subject to the settings'
+ * stacking like any of them; a guest at level 0 gets nothing from it.
+ */
+export interface PercentAccountConfig {
+  id: string;
+  unit: 'percent';
+  /** Always 100: a level has no money value of its own. */
+  pointValueMinor: number;
+  /** The level of a guest without one of their own, basis points (0: no discount). */
+  defaultBp: number;
+  /** `check` (default): a check-level discount; `lines`: an item discount on the lines `match` selects. */
+  target: DiscountTarget;
+  /** Which lines it discounts (default: every line); with target `check`, exclude lists only. */
+  match: LineMatch;
+  /** As a promotion's: higher applies first; default 0. */
+  priority: number;
+  /** As a promotion's: when the guest's level is above 0, it alone applies. */
+  exclusive: boolean;
+}
+
+export type AccountConfig = BalanceAccountConfig | PercentAccountConfig;
+
+/** The id of the promotion a discount account applies as, in explanations and usage. */
+export function discountAccountPromotion(accountId: string): string {
+  return `account:${accountId}`;
 }
 
 export interface CatalogConfig {
@@ -361,7 +395,7 @@ export interface GuestContext {
   registeredAt?: number;
   cardType?: string;
   attributes?: Readonly<Record<string, string>>;
-  /** Account id → balance in the account's units. */
+  /** Account id → balance in the account's units; a discount (percent) account's: the guest's level, basis points. */
   balances?: Readonly<Record<string, number>>;
   /** Counter id → value. */
   counters?: Readonly<Record<string, number>>;

@@ -301,20 +301,45 @@ function period(v: Validator, value: unknown, path: string): PeriodConfig | null
   return { id, name, dates, weekdays, daysOfMonth, weeksOfMonth, months, years, times, birthday };
 }
 
-const ACCOUNT_UNITS: readonly AccountUnit[] = ['points', 'money', 'count'];
+const ACCOUNT_UNITS: readonly AccountUnit[] = ['points', 'money', 'count', 'percent'];
+/** The fields only a discount (percent) account has. */
+const PERCENT_ACCOUNT_FIELDS = ['defaultBp', 'target', 'match', 'priority', 'exclusive'] as const;
 
 function account(v: Validator, value: unknown, path: string): AccountConfig | null {
   const o = v.obj(value, path);
   if (o === null) return null;
-  v.known(o, ['id', 'unit', 'pointValueMinor'], path);
+  v.known(o, ['id', 'unit', 'pointValueMinor', ...PERCENT_ACCOUNT_FIELDS], path);
   const id = v.id(o, 'id', path);
   const unit = v.oneOf(o, 'unit', path, ACCOUNT_UNITS);
   // The normalized form writes 100 for every account, so 100 is accepted anywhere.
   if (unit !== 'points' && v.has(o, 'pointValueMinor') && o.pointValueMinor !== 100) {
     v.fail(join(path, 'pointValueMinor'), `applies to points accounts only; remove it from a ${unit} account`);
   }
+  if (unit === 'percent') return percentAccount(v, o, path, id);
+  for (const key of PERCENT_ACCOUNT_FIELDS) {
+    if (v.has(o, key)) v.fail(join(path, key), `applies to discount accounts (unit "percent") only; remove it from a ${unit} account`);
+  }
   const pointValueMinor = unit === 'points' ? v.int(o, 'pointValueMinor', path, 1, 1_000_000, 100, 'money minor units one whole point is worth: 100 = 1.00') : 100;
   return { id, unit, pointValueMinor };
+}
+
+/** A discount account: a level per guest, applied to every check as the promotion `account:<id>`. */
+function percentAccount(v: Validator, o: Obj, path: string, id: string): AccountConfig {
+  const target = v.oneOf(o, 'target', path, ['check', 'lines'] as const, 'check');
+  const match = lineMatch(v, o, 'match', path, false);
+  if (target === 'check' && hasInclude(match)) {
+    v.fail(join(path, 'match'), 'of a check-level discount account takes only exclude lists; to select lines set target "lines"');
+  }
+  return {
+    id,
+    unit: 'percent',
+    pointValueMinor: 100,
+    defaultBp: v.int(o, 'defaultBp', path, 0, L.bp_whole, 0, `the level of a guest without one, ${BP_HELP}`),
+    target,
+    match,
+    priority: v.int(o, 'priority', path, 0, L.priority_max, 0, 'higher applies first'),
+    exclusive: v.bool(o, 'exclusive', path, false),
+  };
 }
 
 function catalog(v: Validator, value: unknown, path: string): CatalogConfig {
@@ -610,7 +635,7 @@ function condition(v: Validator, value: unknown, path: string, depth: number, bu
         if (!refs.accounts.has(a)) v.fail(`${join(path, 'accounts')}[${i}]`, `names no account; define "${a}" in accounts`);
       });
       const units = new Set(accounts.map((a) => refs.accounts.get(a)?.unit).filter((u) => u !== undefined));
-      if (units.size > 1) v.fail(join(path, 'accounts'), 'must all be of one unit (points, money or count) to add up');
+      if (units.size > 1) v.fail(join(path, 'accounts'), 'must all be of one unit (points, money, count or percent) to add up');
       const [min, max] = range(v, o, path, 'min', 'max', L.amount_max, "the accounts' units");
       if (min === null && max === null) v.fail(path, 'must give min or max');
       return { kind, accounts, min, max };
@@ -641,6 +666,11 @@ const EFFECT_KINDS = ['discount', 'nth_free', 'accrual', 'counter', 'top_up', 's
 function exactlyOne(v: Validator, o: Obj, path: string, keys: string[]): void {
   const present = keys.filter((k) => v.has(o, k) && o[k] !== null);
   if (present.length !== 1) v.fail(path, `must give exactly one of ${keys.join(', ')}${present.length > 1 ? ` (not ${present.join(' and ')})` : ''}`);
+}
+
+/** Why nothing can be put on a discount account. */
+function levelOnly(id: string): string {
+  return `is the discount account "${id}", which holds a level per guest (set by updateGuest), not a balance; name a points, money or count account`;
 }
 
 function account_(v: Validator, o: Obj, path: string, refs: Refs): AccountConfig | undefined {
@@ -686,6 +716,7 @@ function effect(v: Validator, value: unknown, path: string, refs: Refs): Effect 
       exactlyOne(v, o, path, ['percentBp', 'perUnit', 'fixed']);
       const percentBp = v.optInt(o, 'percentBp', path, 1, L.bp_whole, BP_HELP);
       if (percentBp !== null && acc?.unit === 'count') v.fail(join(path, 'percentBp'), `cannot accrue a percentage of money into the count account "${acc.id}"; use perUnit or fixed`);
+      if (acc?.unit === 'percent') v.fail(join(path, 'account'), levelOnly(acc.id));
       return {
         kind,
         account: acc?.id ?? String(o.account ?? ''),
@@ -710,6 +741,7 @@ function effect(v: Validator, value: unknown, path: string, refs: Refs): Effect 
     case 'top_up': {
       known('account', 'amount');
       const acc = account_(v, o, path, refs);
+      if (acc?.unit === 'percent') v.fail(join(path, 'account'), levelOnly(acc.id));
       const amount = v.int(o, 'amount', path, -L.amount_max, L.amount_max, undefined, "the account's units; negative debits, e.g. balance→coupon conversion");
       if (amount === 0) v.fail(join(path, 'amount'), 'must not be 0');
       return { kind, account: acc?.id ?? '', amount };
@@ -811,6 +843,9 @@ function promotion(v: Validator, value: unknown, path: string, refs: Refs): Prom
   if (o === null) return null;
   v.known(o, PROMOTION_FIELDS, path);
   const id = v.id(o, 'id', path);
+  // A discount account applies as the promotion account:<id>: no promotion may take that id.
+  const taken = id.startsWith('account:') ? refs.accounts.get(id.slice('account:'.length)) : undefined;
+  if (taken?.unit === 'percent') v.fail(join(path, 'id'), `is the id the discount account "${taken.id}" applies under; choose another id`);
   const template = v.oneOf(o, 'template', path, TEMPLATES, 'custom');
   const validFrom = isoTime(v, o, 'validFrom', path);
   const validTo = isoTime(v, o, 'validTo', path);
@@ -879,6 +914,7 @@ export function validateRules(input: unknown): ValidationResult {
     const a = refs.accounts.get(s.pointsPayment.account);
     if (a === undefined) v.fail(`${path}.pointsPayment.account`, `names no account; define "${s.pointsPayment.account}" in accounts`);
     else if (a.unit === 'count') v.fail(`${path}.pointsPayment.account`, `is the count account "${a.id}", which cannot pay; name a points or money account`);
+    else if (a.unit === 'percent') v.fail(`${path}.pointsPayment.account`, `is the discount account "${a.id}", which cannot pay; name a points or money account`);
   };
   checkPayment(set, 'settings');
   partners.forEach((p, i) => checkPayment(p.settings, `partners[${i}].settings`));

@@ -150,3 +150,21 @@ describe('gRPC door: guests and cards on the stream', () => {
     expect((await s.end()).code).toBe(S.OK);
   });
 });
+
+describe('gRPC door: discount levels in UpdateGuest', () => {
+  it('carries the map of levels to the shard; an empty map changes nothing; bad levels are refused', async () => {
+    const s = testSnapshot(3);
+    s.organization = { ...s.organization, newCardReplacesOthers: true };
+    s.rules = { ...s.rules, accounts: [...s.rules.accounts, { id: 'card', unit: 'percent', pointValueMinor: 100, defaultBp: 0, target: 'check', match: { items: [], categories: [], tags: [], excludeItems: [], excludeCategories: [], excludeTags: [] }, priority: 0, exclusive: false }] };
+    expect(t.engine.applyConfig(s)).toBe(true);
+    await call('Register', { card: 'G-D1' });
+    expect((await call('UpdateGuest', { card: 'G-D1', discounts: { card: 750 } })).outcome).toBe('ok');
+    // 7.5% of 2 × 10,000.
+    expect(await call('Evaluate', check('G-D1'))).toMatchObject({ discount: 1_500, lineDiscounts: [750, 750] });
+    expect((await call('UpdateGuest', { card: 'G-D1', discounts: {}, name: 'Dina' })).name).toBe('Dina');
+    expect((await call('Evaluate', check('G-D1'))).discount).toBe(1_500);
+    expect(await refusal('UpdateGuest', { card: 'G-D1', discounts: { card: 10_001 } })).toMatchObject({ code: S.INVALID_ARGUMENT, errorCode: 'invalid_field', errorField: 'discounts.card' });
+    expect(await refusal('UpdateGuest', { card: 'G-D1', discounts: { deposit: 100 } })).toMatchObject({ code: S.INVALID_ARGUMENT, errorCode: 'invalid_field', errorField: 'discounts.deposit' });
+    expect((await call('Evaluate', check('G-D1'))).discount).toBe(1_500);
+  });
+});
