@@ -11,6 +11,7 @@ import {
   withRules,
   type BonusProgramConfig,
   type ConfigSnapshot,
+  type CurrencyRate,
   type OrganizationConfig,
   type OutletConfig,
   type StoredConfigSnapshot,
@@ -115,8 +116,9 @@ export async function listVersions(sql: SqlClient, limit: number): Promise<Versi
 /**
  * The organization the snapshot describes. One per database for now; a
  * coalition (organization → partners) will add a partner level, not more rows.
- * The card settings appear only when set (masks non-empty, the flag true), so an
- * organization without them is carried exactly as before they existed.
+ * The card settings and the currency rates appear only when set (lists non-empty,
+ * the flag true), so an organization without them is carried exactly as before
+ * they existed.
  */
 export async function readOrganization(q: SqlClient): Promise<OrganizationConfig | null> {
   const { rows } = await q.query<{
@@ -126,8 +128,9 @@ export async function readOrganization(q: SqlClient): Promise<OrganizationConfig
     time_zone: string;
     card_masks: string[] | string | null;
     new_card_replaces_others: boolean;
+    currency_rates: CurrencyRate[] | string | null;
   }>(
-    `select id, name, currency, time_zone, card_masks, new_card_replaces_others
+    `select id, name, currency, time_zone, card_masks, new_card_replaces_others, currency_rates
        from organizations order by created_at, id limit 1`,
   );
   const row = rows[0];
@@ -137,6 +140,13 @@ export async function readOrganization(q: SqlClient): Promise<OrganizationConfig
   const masks = typeof row.card_masks === 'string' ? (JSON.parse(row.card_masks) as string[]) : (row.card_masks ?? []);
   if (masks.length > 0) organization.cardMasks = masks;
   if (row.new_card_replaces_others) organization.newCardReplacesOthers = true;
+  const rates = typeof row.currency_rates === 'string' ? (JSON.parse(row.currency_rates) as CurrencyRate[]) : (row.currency_rates ?? []);
+  // jsonb keeps keys in an order of its own: back in the order the schema writes them, so equal lists compare equal.
+  if (rates.length > 0) {
+    organization.currencyRates = rates.map((r) =>
+      r.minorDigits === undefined ? { currency: r.currency, rate: r.rate } : { currency: r.currency, rate: r.rate, minorDigits: r.minorDigits },
+    );
+  }
   return organization;
 }
 
@@ -144,7 +154,8 @@ export async function readOrganization(q: SqlClient): Promise<OrganizationConfig
 export async function writeOrganization(q: SqlClient, organization: OrganizationConfig): Promise<void> {
   const updated = await q.query(
     `update organizations
-        set name = $2, time_zone = $3, card_masks = $4::jsonb, new_card_replaces_others = $5
+        set name = $2, time_zone = $3, card_masks = $4::jsonb, new_card_replaces_others = $5,
+            currency_rates = $6::jsonb
       where id = $1
       returning id`,
     [
@@ -153,6 +164,7 @@ export async function writeOrganization(q: SqlClient, organization: Organization
       organization.timeZone,
       JSON.stringify(organization.cardMasks ?? []),
       organization.newCardReplacesOthers === true,
+      JSON.stringify(organization.currencyRates ?? []),
     ],
   );
   assert.equal(updated.rows.length, 1, 'the organization written is the one read under the config lock');

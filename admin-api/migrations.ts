@@ -109,6 +109,16 @@ export const migrations: readonly Migration[] = [
         add column new_card_replaces_others boolean not null default false;
     `,
   },
+  {
+    // Rates for checks in other currencies (OrganizationConfig.currencyRates). The
+    // default is what the engine does without them: only the organization's currency.
+    id: '0006_organization_currency_rates',
+    sql: `
+      alter table organizations
+        add column currency_rates jsonb not null default '[]'
+          check (jsonb_typeof(currency_rates) = 'array' and jsonb_array_length(currency_rates) <= 32);
+    `,
+  },
 ];
 
 /** Applies the migrations this database lacks; returns the ids applied now. */

@@ -3,6 +3,8 @@
 // whose `field` names the field and whose message says what would be accepted.
 
 import { isTimeZone } from '../engine/rules/local-time.js';
+import { currencyRatesProblem } from '../engine/currency-rates.js';
+import type { CurrencyRate } from '../protocol/config.js';
 import { KopilkaError } from '../protocol/errors.js';
 import { card_mask_chars_max, card_masks_max } from '../protocol/limits.js';
 import {
@@ -117,16 +119,17 @@ function idText(value: unknown, field: string): string {
 
 export const terminalSchema: BodySchema = { id: idField, outletId: { ...idField } };
 
-const ORGANIZATION_FIELDS = new Set(['name', 'timeZone', 'cardMasks', 'newCardReplacesOthers', 'currency', 'expectedVersion']);
+const ORGANIZATION_FIELDS = new Set(['name', 'timeZone', 'cardMasks', 'newCardReplacesOthers', 'currencyRates', 'currency', 'expectedVersion']);
 /** An IANA zone name: letters first, never a bare UTC offset such as "+03:00". */
 const time_zone_pattern = /^[A-Za-z][A-Za-z0-9_+\/-]*$/;
 
 /**
- * A change of the organization's settings: any of name, timeZone, cardMasks and
- * newCardReplacesOthers. `currency` is fixed: it may be sent only as it is (the
- * route compares it under the config lock). Masks are checked as the engine
- * checks them (engine/cards.ts), so a version the admin API publishes is one the
- * engine serves.
+ * A change of the organization's settings: any of name, timeZone, cardMasks,
+ * newCardReplacesOthers and currencyRates (the whole list). `currency` is fixed: it may be sent only as it is (the
+ * route compares it under the config lock). Masks and rates are checked as the
+ * engine checks them (engine/cards.ts, engine/currency-rates.ts), so a version the
+ * admin API publishes is one the engine serves; that no rate names the
+ * organization's own currency is checked by the route, which reads it.
  */
 export const organizationSchema: BodyCheck = (body: unknown): OrganizationBody => {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new KopilkaError('bad_request', 'the body must be a JSON object');
@@ -156,6 +159,7 @@ export const organizationSchema: BodyCheck = (body: unknown): OrganizationBody =
     }
     out.newCardReplacesOthers = o.newCardReplacesOthers;
   }
+  if (o.currencyRates !== undefined) out.currencyRates = currencyRates(o.currencyRates);
   if (o.currency !== undefined) {
     if (typeof o.currency !== 'string') throw new KopilkaError('invalid_field', 'currency cannot be changed: leave it out', 'currency');
     out.currency = o.currency;
@@ -219,8 +223,20 @@ export interface OrganizationBody {
   timeZone?: string;
   cardMasks?: string[];
   newCardReplacesOthers?: boolean;
+  /** The whole list of rates, replacing the current one; [] takes none. */
+  currencyRates?: CurrencyRate[];
   currency?: string;
   expectedVersion?: number;
+}
+
+/**
+ * Rates for checks in other currencies, checked as the engine reads them; a fresh
+ * copy holding only their fields, in the order given.
+ */
+function currencyRates(value: unknown): CurrencyRate[] {
+  const problem = currencyRatesProblem(value, undefined);
+  if (problem !== undefined) throw new KopilkaError('invalid_field', `currencyRates${problem[0]} ${problem[1]}`, `currencyRates${problem[0]}`);
+  return (value as CurrencyRate[]).map((r) => (r.minorDigits === undefined ? { currency: r.currency, rate: r.rate } : { currency: r.currency, rate: r.rate, minorDigits: r.minorDigits }));
 }
 
 /** Returns `body` checked by a route's schema or check function. */

@@ -4,7 +4,7 @@
 
 import assert from 'node:assert/strict';
 import type { IncomingHttpHeaders } from 'node:http';
-import type { ConfigSnapshot, OrganizationConfig } from '../protocol/config.js';
+import type { ConfigSnapshot, CurrencyRate, OrganizationConfig } from '../protocol/config.js';
 import { KopilkaError } from '../protocol/errors.js';
 import type { CompiledRulesCache } from './compiled-rules-cache.js';
 import { changeConfig, listVersions, outletOf, readCurrentSnapshot, writeOrganization, type OutletRow } from './config-store.js';
@@ -116,6 +116,7 @@ interface OrganizationSettings {
   timeZone: string;
   cardMasks: string[];
   newCardReplacesOthers: boolean;
+  currencyRates: CurrencyRate[];
 }
 
 function settingsOf(organization: OrganizationConfig): OrganizationSettings {
@@ -126,6 +127,7 @@ function settingsOf(organization: OrganizationConfig): OrganizationSettings {
     timeZone: organization.timeZone,
     cardMasks: organization.cardMasks ?? [],
     newCardReplacesOthers: organization.newCardReplacesOthers ?? false,
+    currencyRates: organization.currencyRates ?? [],
   };
 }
 
@@ -156,6 +158,15 @@ async function patchOrganization({ sql, body, author }: RouteRequest): Promise<R
         'currency',
       );
     }
+    // The schema checked the rates' shape; only here is the organization's own currency known.
+    const own = edit.currencyRates?.findIndex((r) => r.currency === organization.currency) ?? -1;
+    if (own >= 0) {
+      throw new KopilkaError(
+        'invalid_field',
+        `currencyRates[${own}].currency must not be the organization's own currency ${organization.currency}: its checks need no rate`,
+        `currencyRates[${own}].currency`,
+      );
+    }
     const current = settingsOf(organization);
     const next: OrganizationSettings = {
       ...current,
@@ -163,6 +174,7 @@ async function patchOrganization({ sql, body, author }: RouteRequest): Promise<R
       timeZone: edit.timeZone ?? current.timeZone,
       cardMasks: edit.cardMasks ?? current.cardMasks,
       newCardReplacesOthers: edit.newCardReplacesOthers ?? current.newCardReplacesOthers,
+      currencyRates: edit.currencyRates ?? current.currencyRates,
     };
     if (JSON.stringify(next) === JSON.stringify(current)) return { result: { version, organization: current }, publish: false };
     await writeOrganization(q, next);

@@ -11,7 +11,9 @@ import { KopilkaError } from '../protocol/errors.js';
 import type {
   BalanceRequest,
   CancelRequest,
+  CommitRequest,
   EvaluateRequest,
+  EvaluateResult,
   IdentifyRequest,
   MergeRequest,
   MergeResult,
@@ -25,6 +27,7 @@ import { EngineMetrics } from './metrics.js';
 import { ShardPool } from './shard-pool.js';
 import { compiledRulesOf } from './check-decision.js';
 import { assertUsable, cardMasksOf, resolveCard } from './cards.js';
+import { type ConvertedCommitRequest, convertCheck, currencyRatesOf } from './currency-rates.js';
 import { guestOfPhone, indexOldPhones, phoneKeyOf } from './guest-profile.js';
 import { META_CONFIG, META_SHARDS, type Store, guestOfId, guestShard, loadConfig, openStore } from './store.js';
 
@@ -115,6 +118,7 @@ export class Engine {
     // (the admin API validates them; this guards a store edited by other means).
     compiledRulesOf(snapshot);
     cardMasksOf(snapshot.organization);
+    currencyRatesOf(snapshot.organization);
     const saved = loadConfig(this.store);
     if (saved === undefined || saved.version < snapshot.version) void this.store.meta.put(META_CONFIG, snapshot);
     this.current = snapshot;
@@ -176,7 +180,41 @@ export class Engine {
    * network read (uWS corks a callback's sends into one write).
    */
   run<O extends Op>(op: O, body: Operations[O]['request']): Operations[O]['result'] | Promise<Operations[O]['result']> {
+    if (op === 'evaluate') return this.evaluateIn(body as EvaluateRequest) as Operations[O]['result'] | Promise<Operations[O]['result']>;
+    if (op === 'commit') return this.route(op, this.commitIn(body as CommitRequest) as Operations[O]['request'], 0);
     return this.route(op, body, 0);
+  }
+
+  // ---- checks in other currencies (engine/currency-rates.ts) ---------------------------
+
+  /**
+   * An evaluate, converted first when its check is in a listed other currency; the
+   * answer (from this thread, or from the shard for a hold) then names the currency
+   * and rate. Converted once, here: a reroute after a merge sends the converted check.
+   */
+  private evaluateIn(body: EvaluateRequest): EvaluateResult | Promise<EvaluateResult> {
+    const converted = this.current === undefined ? undefined : convertCheck(this.current, body);
+    if (converted === undefined) return this.route('evaluate', body, 0);
+    const applied = { checkCurrency: converted.conversion.currency, rate: converted.conversion.rate };
+    const answer = this.route('evaluate', converted.req, 0);
+    return answer instanceof Promise ? answer.then((r) => ({ ...r, ...applied })) : { ...answer, ...applied };
+  }
+
+  /**
+   * A commit, converted when its check is in a listed other currency, carrying what
+   * was applied: the shard keys the idempotency record by the check as sent and
+   * stores the currency and rate in the answer, so a retry after a rate change is
+   * `exists` with the first answer. A conversion only the engine may set: one from
+   * a caller is dropped.
+   */
+  private commitIn(body: CommitRequest): ConvertedCommitRequest {
+    const converted = this.current === undefined ? undefined : convertCheck(this.current, body);
+    if (converted === undefined) {
+      if ((body as ConvertedCommitRequest).conversion === undefined) return body;
+      const { conversion: _dropped, ...plain } = body as ConvertedCommitRequest;
+      return plain;
+    }
+    return { ...converted.req, conversion: converted.conversion };
   }
 
   private route<O extends Op>(op: O, body: Operations[O]['request'], reroutes: number): Operations[O]['result'] | Promise<Operations[O]['result']> {

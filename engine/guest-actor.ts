@@ -35,6 +35,7 @@ import type {
 import { type WindowKeys, budgetSpend, decideCheck, hasPromotions, recordUsage, windowKeys } from './check-decision.js';
 import { type Clock, appliedPromotions, budgetsLeft, checkCurrency, evaluateCheck, presentedCard, readState } from './guest-reader.js';
 import { assertUsable } from './cards.js';
+import type { ConvertedCommitRequest } from './currency-rates.js';
 import type { Evaluation } from './rules/model.js';
 import { GuestRegistry } from './guest-registry.js';
 import { type MergeHost, type MergeInRequest, completeMerge, completePendingMerges, guestMergedError, mergeOut } from './guest-merge.js';
@@ -511,16 +512,19 @@ export class GuestActor {
 
   // ---- commit --------------------------------------------------------------------
 
-  commitInTransaction(guestId: string, req: CommitRequest): CommitResult {
+  commitInTransaction(guestId: string, req: ConvertedCommitRequest): CommitResult {
     const key: [string, string] = [req.outlet, req.idempotencyKey];
-    const linesKey = linesFingerprint(req.lines);
+    // A converted check is keyed as the client sent it: a retry after a rate change is the same check.
+    const conversion = req.conversion;
+    const sentCurrency = conversion?.currency ?? req.currency;
+    const linesKey = linesFingerprint(conversion?.lines ?? req.lines);
     const pointsSpent = req.pointsSpent ?? 0;
     const holdId = req.holdId ?? '';
     const depositKey = req.deposit === undefined ? '' : `${req.deposit.account}:${req.deposit.amount}`;
     // Before the key is looked up, as the doors refuse a blocked card before routing a retry.
     const card = this.usableCard(req.card);
     const seen = this.store.idempotency.get(key);
-    if (seen !== undefined) return replayCommit(seen, req, linesKey, pointsSpent, holdId, depositKey);
+    if (seen !== undefined) return replayCommit(seen, req, sentCurrency, linesKey, pointsSpent, holdId, depositKey);
     if (req.deposit !== undefined) depositConfig(this.config, req.deposit.account, 'deposit.account');
 
     checkCurrency(this.config, req.currency);
@@ -636,8 +640,9 @@ export class GuestActor {
       result = this.commitResult('ok', transactionId, guestId, d.total, pointsSpent, d.accrue, state.points.balance, d.discount, applied);
       if (dep !== undefined) result = { ...result, depositPaid: dep.amount, depositBalance: state.accounts?.[dep.account] ?? 0 };
     }
+    if (conversion !== undefined) result = { ...result, checkCurrency: conversion.currency, rate: conversion.rate };
     // A refused commit is remembered too: the same key keeps its first answer.
-    const record: IdempotencyRecord = { card: req.card, time: req.time, currency: req.currency, lines: linesKey, pointsSpent, holdId, result };
+    const record: IdempotencyRecord = { card: req.card, time: req.time, currency: sentCurrency, lines: linesKey, pointsSpent, holdId, result };
     if (depositKey !== '') record.deposit = depositKey;
     this.store.idempotency.putSync(key, record);
     return result;
@@ -1087,11 +1092,19 @@ function depositConfig(config: ConfigSnapshot, account: string, field: string): 
   }
 }
 
-function replayCommit(seen: IdempotencyRecord, req: CommitRequest, linesKey: string, pointsSpent: number, holdId: string, depositKey: string): CommitResult {
+function replayCommit(
+  seen: IdempotencyRecord,
+  req: CommitRequest,
+  currency: string,
+  linesKey: string,
+  pointsSpent: number,
+  holdId: string,
+  depositKey: string,
+): CommitResult {
   let outcome: CommitOutcome = 'exists';
   if (seen.card !== req.card) outcome = 'exists_with_different_card';
   else if (seen.time !== req.time) outcome = 'exists_with_different_time';
-  else if (seen.currency !== req.currency) outcome = 'exists_with_different_currency';
+  else if (seen.currency !== currency) outcome = 'exists_with_different_currency';
   else if (seen.lines !== linesKey) outcome = 'exists_with_different_lines';
   else if (seen.pointsSpent !== pointsSpent) outcome = 'exists_with_different_points_spent';
   else if ((seen.holdId ?? '') !== holdId) outcome = 'exists_with_different_hold';

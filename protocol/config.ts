@@ -8,7 +8,7 @@ import type { RulesConfig } from '../engine/rules/model.js';
 export interface OrganizationConfig {
   id: string;
   name: string;
-  /** ISO 4217 code; checks in another currency are refused. */
+  /** ISO 4217 code; checks in a currency neither this nor one of `currencyRates` are refused. */
   currency: string;
   /** IANA time zone, e.g. "Europe/Moscow". */
   timeZone: string;
@@ -25,6 +25,26 @@ export interface OrganizationConfig {
    * known guest) marks the guest's other active cards `replaced`. Default false.
    */
   newCardReplacesOthers?: boolean;
+  /**
+   * Other currencies checks may come in, each at its rate (engine/currency-rates.ts):
+   * evaluate and commit convert such a check's lines to this organization's currency
+   * and answer with the currency and rate applied. Absent or empty: only `currency`.
+   * At most 32 rates, one per currency, none for `currency` itself.
+   */
+  currencyRates?: CurrencyRate[];
+}
+
+/** One currency the organization takes besides its own. */
+export interface CurrencyRate {
+  /** ISO 4217 code, 3 upper-case letters. */
+  currency: string;
+  /**
+   * Organization currency units per one unit of `currency`, as an exact decimal
+   * string ("95.4321"): at most 9 integer and 12 fraction digits, above 0.
+   */
+  rate: string;
+  /** Digits of `currency`'s minor unit, 0..4; default its ISO 4217 one (2; JPY 0, KWD 3). */
+  minorDigits?: number;
 }
 
 export interface OutletConfig {

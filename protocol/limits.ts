@@ -57,3 +57,13 @@ export const payment_code_ttl_ms = 5 * 60_000;
 export const payment_code_sweep_max = 16;
 /** Attempts to draw a payment code that no live code holds before giving up (10^8 codes; a clash is rare). */
 export const payment_code_draws_max = 8;
+
+// ---- checks in other currencies (engine/currency-rates.ts) ----
+/** Rates one organization may publish: a chain takes a handful of currencies, not hundreds. */
+export const currency_rates_max = 32;
+/** Integer digits of a rate: room for a strong currency priced in a very weak organization currency. */
+export const currency_rate_integer_digits_max = 9;
+/** Fraction digits of a rate: enough for a strong currency against a weak one (0.000023). */
+export const currency_rate_fraction_digits_max = 12;
+/** Digits of a currency's minor unit: ISO 4217 has 0 (JPY) to 4 (CLF). */
+export const currency_minor_digits_max = 4;

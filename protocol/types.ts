@@ -261,6 +261,10 @@ export interface EvaluateResult {
   messages: PromotionMessage[];
   /** With `explain`: every promotion's verdict, applied or not, with the reason. */
   explanation?: PromotionVerdict[];
+  /** The currency the check came in, when it was not the organization's: its amounts above are converted. */
+  checkCurrency?: string;
+  /** With `checkCurrency`: the rate applied, organization currency units per one unit of it ("95.4321"). */
+  rate?: string;
 }
 
 export interface CommitRequest {
@@ -327,6 +331,10 @@ export interface CommitResult {
   depositPaid: number;
   /** The deposit's balance after the commit, minor units (0 without one). */
   depositBalance: number;
+  /** The currency the check came in, when it was not the organization's (for `exists*`: the first commit's). */
+  checkCurrency?: string;
+  /** With `checkCurrency`: the rate the first commit applied, organization currency units per one unit of it. */
+  rate?: string;
 }
 
 export interface CancelRequest {

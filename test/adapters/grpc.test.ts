@@ -103,12 +103,15 @@ describe('gRPC door', () => {
       configVersion: 1, guestId: reg.guestId, total: 20_000, balance: 0, available: 0, pointsMax: 0, pointsToSpend: 0,
       moneyToPay: 20_000, accrue: 1_000, holdId: '', holdExpiresAt: '',
       discount: 0, lineDiscounts: [], promotions: [], messages: [], explanation: [],
+      // A check in the organization's currency: no conversion to name (proto3 "" = absent).
+      checkCurrency: '', rate: '',
     });
 
     const c = await client.call('Commit', commit('U-1', 'u1-a'), TERMINAL_KEY);
     expect(c).toEqual({
       outcome: 'ok', transactionId: expect.any(String), guestId: reg.guestId, configVersion: 1,
       total: 20_000, spent: 0, accrued: 1_000, balance: 1_000, discount: 0, promotions: [], depositPaid: 0, depositBalance: 0,
+      checkCurrency: '', rate: '',
     });
     const spend = await client.call('Commit', commit('U-1', 'u1-b', { pointsSpent: 500 }), TERMINAL_KEY);
     expect(spend).toMatchObject({ outcome: 'ok', spent: 500, balance: 1_000 - 500 + 975 });
@@ -458,6 +461,7 @@ describe('gRPC door', () => {
     expect(posted).toEqual({
       outcome: 'ok', transactionId: expect.stringMatching(new RegExp(`^${guestId}\\.\\d+$`)), guestId, configVersion: 1,
       total: 20_000, spent: 500, accrued: 975, balance: 1_000 - 500 + 975, discount: 0, promotions: [], depositPaid: 0, depositBalance: 0,
+      checkCurrency: '', rate: '',
     });
     const afterPost = await parts('HOLD-1');
     expect(afterPost).toEqual({ balance: 1_475, available: 1_475, held: 0, transactions: 2 });

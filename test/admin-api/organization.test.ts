@@ -26,7 +26,8 @@ const OUTLET = 'outlet-1';
 const AUTHOR = 'olga@example.com';
 const MASKS = ['7800########', 'GC-XXXX'];
 const DEMO = { id: 'demo', name: 'Demo Coffee', currency: 'RUB', timeZone: 'Europe/Moscow' };
-const DEFAULTS = { ...DEMO, cardMasks: [], newCardReplacesOthers: false };
+const DEFAULTS = { ...DEMO, cardMasks: [], newCardReplacesOthers: false, currencyRates: [] };
+const RATES = [{ currency: 'EUR', rate: '95.4321' }, { currency: 'JPY', rate: '0.6123', minorDigits: 0 }];
 
 describe(`admin API organization settings (${backend})`, { timeout: test_timeout_ms }, () => {
   let store: TestStore;
@@ -166,6 +167,35 @@ describe(`admin API organization settings (${backend})`, { timeout: test_timeout
     expect(published).toHaveLength(announced);
   });
 
+  it('PATCH publishes currency rates; the engine converts checks at them; [] gives the snapshot its earlier shape', async () => {
+    const before = await currentVersion();
+    const res = await patch({ currencyRates: RATES }, { 'x-kopilka-author': AUTHOR });
+    expect(res.status).toBe(200);
+    expect(res.body.version).toBe(before + 1);
+    expect(res.body.organization.currencyRates).toEqual(RATES);
+    expect((await settings()).organization.currencyRates).toEqual(RATES);
+    const snapshot = (await call(api, 'GET', '/v1/config')).body as ConfigSnapshot;
+    expect(snapshot.organization.currencyRates).toEqual(RATES);
+    expect(published.at(-1)).toEqual(snapshot);
+    expect(engine.config?.organization.currencyRates).toEqual(RATES);
+    expect((await patch({ currencyRates: RATES.map((r) => ({ ...r })) })).body.version).toBe(before + 1);
+
+    // A number the masks set above take.
+    const card = '780011112222';
+    expect((await register(card)).body.outcome).toBe('ok');
+    const check = { card, time: '2026-11-24T12:30:00+03:00', currency: 'EUR', lines: [{ itemCode: 'WINE', quantity: 1, unitPrice: 5_000 }] };
+    const ev = await onEngine('evaluate', check);
+    expect(ev.body).toMatchObject({ total: 477_161, checkCurrency: 'EUR', rate: '95.4321' });
+
+    const cleared = await patch({ currencyRates: [] });
+    expect(cleared.body.version).toBe(before + 2);
+    const v = (await call(api, 'GET', '/v1/config')).body as ConfigSnapshot;
+    expect(v.organization.currencyRates).toBeUndefined();
+    const refused = await onEngine('evaluate', check);
+    expect(refused.status).toBe(400);
+    expect(refused.body.error.code).toBe('currency_mismatch');
+  });
+
   it('takes 32 masks, one of 64 characters', async () => {
     const before = await currentVersion();
     const masks = [...Array.from({ length: 31 }, (_, i) => `${String(i).padStart(2, '0')}-####`), '#'.repeat(64)];
@@ -224,6 +254,26 @@ describe(`admin API organization settings (${backend})`, { timeout: test_timeout
     ['color', { color: 'red' }, /color is not a field of the organization's settings: remove it/],
     ['id', { id: 'other' }, /id is not a field/],
     ['name', { cardMasks: MASKS, name: '' }, /name must be/],
+    ['currencyRates', { currencyRates: { EUR: '95' } }, /currencyRates must be a list of at most 32 rates/],
+    ['currencyRates', { currencyRates: null }, /a list/],
+    ['currencyRates', { currencyRates: Array.from({ length: 33 }, (_, i) => ({ currency: `Q${String.fromCharCode(65 + (i % 26))}${String.fromCharCode(65 + Math.floor(i / 26))}`, rate: '1' })) }, /at most 32/],
+    ['currencyRates[0]', { currencyRates: ['EUR'] }, /currencyRates\[0\] must be an object/],
+    ['currencyRates[0].currency', { currencyRates: [{ currency: 'eur', rate: '95' }] }, /ISO 4217 code of 3 upper-case letters/],
+    ['currencyRates[0].currency', { currencyRates: [{ rate: '95' }] }, /ISO 4217/],
+    ['currencyRates[1].currency', { currencyRates: [RATES[0], { currency: 'EUR', rate: '96' }] }, /must be unique: EUR has a rate already/],
+    ['currencyRates[1].currency', { currencyRates: [RATES[0], { currency: 'RUB', rate: '1' }] }, /must not be the organization's own currency RUB/],
+    ['currencyRates[1].rate', { currencyRates: [RATES[0], { currency: 'USD', rate: 90.5 }] }, /currencyRates\[1\]\.rate must be a positive decimal string/],
+    ['currencyRates[1].rate', { currencyRates: [RATES[0], { currency: 'USD', rate: '9.05e1' }] }, /decimal string/],
+    ['currencyRates[1].rate', { currencyRates: [RATES[0], { currency: 'USD', rate: '0' }] }, /positive/],
+    ['currencyRates[1].rate', { currencyRates: [RATES[0], { currency: 'USD', rate: '-90' }] }, /positive/],
+    ['currencyRates[1].rate', { currencyRates: [RATES[0], { currency: 'USD', rate: '90.' }] }, /decimal string/],
+    ['currencyRates[1].rate', { currencyRates: [RATES[0], { currency: 'USD', rate: '090' }] }, /decimal string/],
+    ['currencyRates[1].rate', { currencyRates: [RATES[0], { currency: 'USD', rate: '1234567890' }] }, /at most 9 integer/],
+    ['currencyRates[1].rate', { currencyRates: [RATES[0], { currency: 'USD', rate: '0.0000000000001' }] }, /12 fraction digits/],
+    ['currencyRates[1].rate', { currencyRates: [RATES[0], { currency: 'USD' }] }, /decimal string/],
+    ['currencyRates[0].minorDigits', { currencyRates: [{ currency: 'KWD', rate: '245.5', minorDigits: 5 }] }, /integer from 0 to 4/],
+    ['currencyRates[0].minorDigits', { currencyRates: [{ currency: 'KWD', rate: '245.5', minorDigits: '3' }] }, /integer from 0 to 4/],
+    ['currencyRates[0].source', { currencyRates: [{ currency: 'EUR', rate: '95', source: 'ECB' }] }, /is not a field of a rate: remove it/],
   ])('PATCH refuses a bad %s with invalid_field naming it, publishing nothing', async (field, body, message) => {
     const before = await currentVersion();
     const announced = published.length;
@@ -343,7 +393,7 @@ describe(`organization settings on a database from before them (${backend})`, { 
     expect(before.length).toBeLessThan(migrations.length);
     const res = await call(api, 'GET', '/v1/organization');
     expect(res.status).toBe(200);
-    expect(res.body).toEqual({ version: 1, organization: { ...oldSnapshot.organization, cardMasks: [], newCardReplacesOthers: false } });
+    expect(res.body).toEqual({ version: 1, organization: { ...oldSnapshot.organization, cardMasks: [], newCardReplacesOthers: false, currencyRates: [] } });
     expect((await call(api, 'GET', '/v1/config')).body.organization).toEqual(oldSnapshot.organization);
   });
 
