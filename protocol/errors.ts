@@ -14,7 +14,7 @@ export const ERROR_CODES = {
   card_blocked: { http: 409, grpc: 9, doc: 'The card is blocked (blockCard); unblockCard makes it usable again.' },
   card_replaced: { http: 409, grpc: 9, doc: "The card was replaced by another of the guest's cards and is out of use for good." },
   not_found: { http: 404, grpc: 5, doc: 'The resource or route does not exist.' },
-  currency_mismatch: { http: 400, grpc: 9, doc: 'The check currency differs from the program currency.' },
+  currency_mismatch: { http: 400, grpc: 9, doc: 'The check currency is neither the organization currency nor one it publishes a rate for.' },
   guest_merged: { http: 409, grpc: 10, doc: 'The guest the request was sent to was merged into another on the way; the engine sends it again for the guest its card names now, so a client sees this only after several merges in a row. Retry with the same idempotency key.' },
   too_many_holds: { http: 409, grpc: 9, doc: 'The guest has the most open holds allowed; commit or cancel one first.' },
   too_many_in_flight: { http: 429, grpc: 8, doc: 'The connection has more requests in flight than allowed.' },
