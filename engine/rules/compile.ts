@@ -29,7 +29,7 @@ import type {
   RulesSettings,
   StackingMode,
 } from './model.js';
-import { discountAccountPromotion } from './model.js';
+import { discountAccountPromotion, noLimits } from './model.js';
 import { inBirthdayWindow, type EvalState, type PreparedLine } from './state.js';
 
 export interface CompileOptions {
@@ -681,14 +681,7 @@ function accountPromotion(a: PercentAccountConfig): PromotionConfig {
     periods: [],
     condition: null,
     effects: [{ kind: 'discount', target: a.target, match: a.match, percentBp: a.defaultBp, amount: null, perUnit: false }],
-    limits: {
-      maxDiscountBp: null,
-      maxDiscountAmount: null,
-      usesPerGuest: { day: null, week: null, month: null, total: null },
-      unitsPerGuest: { day: null, month: null },
-      accrualMax: { check: null, day: null, month: null },
-      budget: null,
-    },
+    limits: noLimits(),
   };
 }
 

@@ -239,6 +239,18 @@ export type EffectKind = Effect['kind'];
 // --- Limits ------------------------------------------------------------------------
 
 /** Per-guest windows are local calendar days, ISO weeks and months, counted by the orchestrator. */
+/** Limits of a promotion that sets none (a fresh object: callers fill it in). */
+export function noLimits(): PromotionLimits {
+  return {
+    maxDiscountBp: null,
+    maxDiscountAmount: null,
+    usesPerGuest: { day: null, week: null, month: null, total: null },
+    unitsPerGuest: { day: null, month: null },
+    accrualMax: { check: null, day: null, month: null },
+    budget: null,
+  };
+}
+
 export interface PromotionLimits {
   /** This promotion's discount at most this share of the check. */
   maxDiscountBp: number | null;

@@ -26,6 +26,7 @@ import {
   type RulesConfig,
   type RulesSettings,
 } from './model.js';
+import { noLimits } from './model.js';
 
 export interface ConfigError {
   /** The field, e.g. `promotions[2].effects[0].percentBp`. */
@@ -768,14 +769,7 @@ function effect(v: Validator, value: unknown, path: string, refs: Refs): Effect 
 // --- Promotions ---------------------------------------------------------------------
 
 function limits(v: Validator, value: unknown, path: string): PromotionLimits {
-  const out: PromotionLimits = {
-    maxDiscountBp: null,
-    maxDiscountAmount: null,
-    usesPerGuest: { day: null, week: null, month: null, total: null },
-    unitsPerGuest: { day: null, month: null },
-    accrualMax: { check: null, day: null, month: null },
-    budget: null,
-  };
+  const out: PromotionLimits = noLimits();
   if (value === undefined) return out;
   const o = v.obj(value, path);
   if (o === null) return out;
