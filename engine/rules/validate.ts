@@ -11,6 +11,7 @@ import * as L from './limits.js';
 import {
   POS_MODES,
   PROMOTION_STATUSES,
+  noLimits,
   type AccountConfig,
   type AccountUnit,
   type CatalogConfig,
@@ -26,7 +27,6 @@ import {
   type RulesConfig,
   type RulesSettings,
 } from './model.js';
-import { noLimits } from './model.js';
 
 export interface ConfigError {
   /** The field, e.g. `promotions[2].effects[0].percentBp`. */
