@@ -72,14 +72,31 @@ export function resolveCard(store: Store, presented: string, now: number, use: C
     card = code.card;
     guestId = code.guestId;
   }
-  let record = readCard(store, card);
-  if (record === undefined && HEX8.test(card) && card !== card.toUpperCase()) {
-    card = card.toUpperCase();
-    record = readCard(store, card);
-  }
-  if (record === undefined || (guestId !== undefined && record.guestId !== guestId)) return undefined;
-  if (use === 'active') assertUsable(record);
-  return { guestId: record.guestId, card, record };
+  const found = storedCard(store, card);
+  if (found === undefined || (guestId !== undefined && found.record.guestId !== guestId)) return undefined;
+  if (use === 'active') assertUsable(found.record);
+  return { guestId: found.record.guestId, card: found.card, record: found.record };
+}
+
+/**
+ * The record of the card a request presents, as the store holds it now, for a shard
+ * re-reading it inside a write: as `resolveCard` finds it, except that a payment code is
+ * followed whatever its expiry (the doors checked its life; what matters here is its
+ * card) and the card's status is left to the caller. Undefined when no card is found.
+ */
+export function presentedCard(store: Store, presented: string): CardRecord | undefined {
+  const card = isPaymentCode(presented) ? store.paymentCodes.get(presented)?.card : presented;
+  return card === undefined ? undefined : storedCard(store, card)?.record;
+}
+
+/** A card number's record and the number as stored: as given, else an 8-hex number in upper case (as RFID UIDs are kept). */
+function storedCard(store: Store, card: string): { card: string; record: CardRecord } | undefined {
+  const record = readCard(store, card);
+  if (record !== undefined) return { card, record };
+  if (!HEX8.test(card) || card === card.toUpperCase()) return undefined;
+  const upper = card.toUpperCase();
+  const stored = readCard(store, upper);
+  return stored === undefined ? undefined : { card: upper, record: stored };
 }
 
 // ---- masks -------------------------------------------------------------------------

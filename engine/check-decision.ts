@@ -30,8 +30,12 @@ interface CompiledConfig {
   anyActive: boolean;
   /** The discount (percent) accounts and their default levels: the guest's levels are read from the profile. */
   discountAccounts: ReadonlyArray<{ id: string; defaultBp: number }>;
-  /** Active promotions with a budget, and its amount: the only budgets a decision reads. */
-  budgeted: ReadonlyArray<{ id: string; amount: number }>;
+  /** Active promotion id → its budget: the only budgets a decision reads or a commit spends. */
+  budgeted: ReadonlyMap<string, { amount: number; unit: 'points' | 'money' }>;
+  /** `accrualKey` → whether every accrual effect of that key is fixed per check (refunds take those back only with the whole check). */
+  fixedAccruals: ReadonlyMap<string, boolean>;
+  /** `<promotion>\u0001<counter>` → what its per-check (not per-unit) counter effects add. */
+  perCheckCounters: ReadonlyMap<string, number>;
   /** Outlet id → where it stands for promotions: its coalition partner and tags. */
   places: ReadonlyMap<string, { partner?: string; outletTags?: readonly string[] }>;
 }
@@ -46,7 +50,10 @@ export function compiledRulesOf(config: ConfigSnapshot): CompiledConfig {
       rules: compileRules(config.rules, { timeZone: config.organization.timeZone }),
       anyActive: config.rules.promotions.some((p) => p.status === 'active') || config.rules.accounts.some((a) => a.unit === 'percent'),
       discountAccounts: config.rules.accounts.flatMap((a) => (a.unit === 'percent' ? [{ id: a.id, defaultBp: a.defaultBp }] : [])),
-      budgeted: config.rules.promotions.flatMap((p) => (p.status === 'active' && p.limits.budget !== null ? [{ id: p.id, amount: p.limits.budget.amount }] : [])),
+      budgeted: new Map(
+        config.rules.promotions.flatMap((p) => (p.status === 'active' && p.limits.budget !== null ? [[p.id, { amount: p.limits.budget.amount, unit: p.limits.budget.unit }] as const] : [])),
+      ),
+      ...effectKinds(config),
       places: new Map(
         config.outlets.map((o) => [o.id, { ...(o.partner === undefined ? {} : { partner: o.partner }), ...(o.tags === undefined ? {} : { outletTags: Object.freeze([...o.tags]) }) }]),
       ),
@@ -54,6 +61,31 @@ export function compiledRulesOf(config: ConfigSnapshot): CompiledConfig {
     compiled.set(config, c);
   }
   return c;
+}
+
+/**
+ * An accrual as an evaluation names it: its promotion, account, delay and expiry (not
+ * the effect that made it, which a promotion with two effects of one key cannot tell).
+ */
+export const accrualKey = (promotion: string, account: string, delayDays: number, expiryDays: number): string =>
+  `${promotion}\u0001${account}\u0001${delayDays}\u0001${expiryDays}`;
+
+/** Which accruals are fixed per check and what per-check counter effects add: what refunds need to tell apart. */
+function effectKinds(config: ConfigSnapshot): Pick<CompiledConfig, 'fixedAccruals' | 'perCheckCounters'> {
+  const fixedAccruals = new Map<string, boolean>();
+  const perCheckCounters = new Map<string, number>();
+  for (const p of config.rules.promotions) {
+    for (const e of p.effects) {
+      if (e.kind === 'accrual') {
+        const key = accrualKey(p.id, e.account, e.delayDays, e.expiryDays);
+        fixedAccruals.set(key, (fixedAccruals.get(key) ?? true) && e.fixed !== null);
+      } else if (e.kind === 'counter' && !e.perUnit) {
+        const key = `${p.id}\u0001${e.counter}`;
+        perCheckCounters.set(key, (perCheckCounters.get(key) ?? 0) + e.by);
+      }
+    }
+  }
+  return { fixedAccruals, perCheckCounters };
 }
 
 /** Does this version have promotions to run (so a decision needs the guest's profile and the budgets)? */
@@ -316,14 +348,14 @@ function rollWindows(w: PromotionWindows, k: WindowKeys): PromotionWindows {
 }
 
 /** What a committed check spends of each promotion's budget, in the budget's unit. */
-export function budgetSpend(config: ConfigSnapshot, ev: Evaluation): Array<[promotion: string, amount: number, limit: number]> {
-  const out: Array<[string, number, number]> = [];
-  const byId = new Map(config.rules.promotions.map((p) => [p.id, p]));
+export function budgetSpend(config: ConfigSnapshot, ev: Evaluation): Array<[promotion: string, amount: number, limit: number, unit: 'points' | 'money']> {
+  const out: Array<[string, number, number, 'points' | 'money']> = [];
+  const budgeted = compiledRulesOf(config).budgeted;
   for (const u of ev.usage) {
-    const b = byId.get(u.promotion)?.limits.budget;
-    if (b === undefined || b === null) continue;
+    const b = budgeted.get(u.promotion);
+    if (b === undefined) continue;
     const amount = b.unit === 'money' ? u.discount : u.points;
-    if (amount > 0) out.push([u.promotion, amount, b.amount]);
+    if (amount > 0) out.push([u.promotion, amount, b.amount, b.unit]);
   }
   return out;
 }

@@ -32,9 +32,9 @@ import type {
   TopUpRequest,
   TopUpResult,
 } from '../protocol/types.js';
-import { type WindowKeys, budgetSpend, decideCheck, hasPromotions, recordUsage, windowKeys } from './check-decision.js';
-import { type Clock, appliedPromotions, budgetsLeft, checkCurrency, evaluateCheck, presentedCard, readState } from './guest-reader.js';
-import { assertUsable } from './cards.js';
+import { type WindowKeys, accrualKey, budgetSpend, compiledRulesOf, decideCheck, hasPromotions, recordUsage, windowKeys } from './check-decision.js';
+import { type Clock, appliedPromotions, budgetsLeft, checkCurrency, evaluateCheck, readState } from './guest-reader.js';
+import { assertUsable, presentedCard } from './cards.js';
 import type { ConvertedCommitRequest } from './currency-rates.js';
 import type { Evaluation } from './rules/model.js';
 import { GuestRegistry } from './guest-registry.js';
@@ -107,12 +107,6 @@ function promotionLotPoints(ev: Evaluation | null, account: string): number {
   return sum;
 }
 
-/** Per configuration version: which accruals of its promotions are fixed per check (see `fixedPointsOf`). */
-const fixedAccrualsByConfig = new WeakMap<ConfigSnapshot, ReadonlyMap<string, boolean>>();
-
-const accrualKey = (promotion: string, account: string, delayDays: number, expiryDays: number): string =>
-  `${promotion}\u0001${account}\u0001${delayDays}\u0001${expiryDays}`;
-
 /**
  * Points each promotion of a check accrued into the program's account by fixed per-check
  * accruals. An evaluation's accrual names its promotion, account, delay and expiry, not
@@ -121,49 +115,11 @@ const accrualKey = (promotion: string, account: string, delayDays: number, expir
  * proportional accrual into the same lot has them all taken back in proportion).
  */
 function fixedPointsOf(config: ConfigSnapshot, ev: Evaluation): Map<string, number> {
-  const fixed = fixedAccrualKinds(config);
+  const fixed = compiledRulesOf(config).fixedAccruals;
   const out = new Map<string, number>();
   for (const a of ev.accruals) {
     if (a.account !== config.program.id || fixed.get(accrualKey(a.promotion, a.account, a.delayDays, a.expiryDays)) !== true) continue;
     out.set(a.promotion, (out.get(a.promotion) ?? 0) + a.amount);
-  }
-  return out;
-}
-
-/** Accrual key (see `accrualKey`) → whether every accrual effect of that key is fixed per check. */
-function fixedAccrualKinds(config: ConfigSnapshot): ReadonlyMap<string, boolean> {
-  let fixed = fixedAccrualsByConfig.get(config);
-  if (fixed === undefined) {
-    const kinds = new Map<string, boolean>();
-    for (const p of config.rules.promotions) {
-      for (const e of p.effects) {
-        if (e.kind !== 'accrual') continue;
-        const key = accrualKey(p.id, e.account, e.delayDays, e.expiryDays);
-        kinds.set(key, (kinds.get(key) ?? true) && e.fixed !== null);
-      }
-    }
-    fixed = kinds;
-    fixedAccrualsByConfig.set(config, fixed);
-  }
-  return fixed;
-}
-
-/** Per configuration version: `<promotion>\u0001<counter>` → what its per-check (not per-unit) counter effects add. */
-const perCheckCountersByConfig = new WeakMap<ConfigSnapshot, ReadonlyMap<string, number>>();
-
-function perCheckCounters(config: ConfigSnapshot): ReadonlyMap<string, number> {
-  let out = perCheckCountersByConfig.get(config);
-  if (out === undefined) {
-    const sums = new Map<string, number>();
-    for (const p of config.rules.promotions) {
-      for (const e of p.effects) {
-        if (e.kind !== 'counter' || e.perUnit) continue;
-        const key = `${p.id}\u0001${e.counter}`;
-        sums.set(key, (sums.get(key) ?? 0) + e.by);
-      }
-    }
-    out = sums;
-    perCheckCountersByConfig.set(config, out);
   }
   return out;
 }
@@ -183,17 +139,17 @@ function addMove(moves: Map<string, EffectMove>, id: string, amount: number, fix
  */
 function accountMovesOf(config: ConfigSnapshot, ev: Evaluation): EffectMove[] {
   const program = config.program.id;
-  const units = new Map(config.rules.accounts.map((a) => [a.id, a.unit]));
-  const fixed = fixedAccrualKinds(config);
+  const { rules, fixedAccruals: fixed } = compiledRulesOf(config);
+  const unitOf = (account: string): string | undefined => rules.accounts.get(account)?.unit;
   const moves = new Map<string, EffectMove>();
-  const kept = (account: string, amount: number): boolean => account !== program && amount !== 0 && units.get(account) !== 'points';
+  const kept = (account: string, amount: number): boolean => account !== program && amount !== 0 && unitOf(account) !== 'points';
   for (const a of ev.accruals) {
     if (!kept(a.account, a.amount)) continue;
     const isFixed = fixed.get(accrualKey(a.promotion, a.account, a.delayDays, a.expiryDays)) === true;
     addMove(moves, a.account, a.amount, isFixed ? a.amount : 0);
   }
   for (const a of ev.actions) if (a.kind === 'top_up' && kept(a.account, a.amount)) addMove(moves, a.account, a.amount, a.amount);
-  for (const m of moves.values()) if (units.get(m.id) === 'money') m.money = true;
+  for (const m of moves.values()) if (unitOf(m.id) === 'money') m.money = true;
   return [...moves.values()];
 }
 
@@ -210,7 +166,7 @@ function counterMovesOf(config: ConfigSnapshot, ev: Evaluation): EffectMove[] {
     sum.by += c.by;
     byPromotion.set(key, sum);
   }
-  const perCheck = perCheckCounters(config);
+  const perCheck = compiledRulesOf(config).perCheckCounters;
   const moves = new Map<string, EffectMove>();
   for (const [key, { counter, by }] of byPromotion) addMove(moves, counter, by, perCheck.get(key) ?? 0);
   return [...moves.values()].filter((m) => m.amount !== 0 || (m.fixed ?? 0) !== 0);
@@ -474,9 +430,9 @@ export class GuestActor {
   evaluateWithHoldInTransaction(guestId: string, req: EvaluateRequest): EvaluateResult {
     const now = this.clock();
     checkCurrency(this.config, req.currency);
-    this.usableCard(req.card);
+    const card = this.usableCard(req.card);
     const state = this.touch(guestId, now, true);
-    const result = evaluateCheck(this.store, this.config, guestId, state, req, now);
+    const result = evaluateCheck(this.store, this.config, guestId, state, req, now, card?.kind);
     if (result.pointsToSpend === 0) return result;
     if (state.points.holds.length >= holds_per_guest_max) {
       throw new KopilkaError('too_many_holds', `a guest may have at most ${holds_per_guest_max} open holds; commit or cancel one`);
@@ -658,11 +614,10 @@ export class GuestActor {
    */
   private spendBudgets(ev: Evaluation, fixed: ReadonlyMap<string, number>): BudgetUse[] {
     const uses: BudgetUse[] = [];
-    for (const [promotion, amount, limit] of budgetSpend(this.config, ev)) {
+    for (const [promotion, amount, limit, unit] of budgetSpend(this.config, ev)) {
       const spent = (this.store.budgets.get(promotion)?.spent ?? 0) + amount;
       assert.ok(spent <= limit, `promotion ${promotion} would overspend its budget`);
       this.store.budgets.putSync(promotion, { spent });
-      const unit = this.config.rules.promotions.find((p) => p.id === promotion)?.limits.budget?.unit;
       const part = unit === 'points' ? Math.min(amount, fixed.get(promotion) ?? 0) : 0;
       uses.push(part > 0 ? { promotion, amount, fixed: part } : { promotion, amount });
     }
@@ -748,7 +703,7 @@ export class GuestActor {
       total: req.amount,
       spent: 0,
       accrued: 0,
-      postings: [[`deposits:${req.account}`, depositAccount(guestId, req.account), req.amount]],
+      postings: [moneyPosting(guestId, req.account, req.amount)],
       deposit: { account: req.account, amount: req.amount },
       operator: req.operator,
     });

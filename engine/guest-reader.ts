@@ -24,11 +24,10 @@ import type {
 } from '../protocol/types.js';
 import { compiledRulesOf, decideWithin, hasPromotions } from './check-decision.js';
 import { view } from './points-account.js';
-import { cardViews, readCard } from './cards.js';
-import { isPaymentCode } from '../protocol/card-numbers.js';
+import { cardViews, presentedCard } from './cards.js';
 import { profileView } from './guest-profile.js';
 import type { Evaluation, PromotionExplanation } from './rules/model.js';
-import { type CardRecord, type GuestState, type Store, type TransactionRecord, guestShard } from './store.js';
+import { type GuestState, type Store, type TransactionRecord, guestShard } from './store.js';
 
 const day_ms = 86_400_000;
 
@@ -40,27 +39,6 @@ export function readState(store: Store, guestId: string): GuestState {
   return state;
 }
 
-const HEX8 = /^[0-9a-fA-F]{8}$/;
-
-/**
- * The record of the card a request presents, as the store holds it now: a payment code
- * (`P` + 8 digits) stands for the card it was issued from, and an 8-hex number not stored
- * as given is read in upper case, as RFID UIDs are kept. The doors already resolved the
- * card and checked a code's life, so a code is followed whatever its expiry: what matters
- * here is its card. Undefined when no card record is found.
- */
-export function presentedCard(store: Store, presented: string): CardRecord | undefined {
-  let card = presented;
-  if (isPaymentCode(presented)) {
-    const code = store.paymentCodes.get(presented);
-    if (code === undefined) return undefined;
-    card = code.card;
-  }
-  const record = readCard(store, card);
-  if (record !== undefined || !HEX8.test(card) || card === card.toUpperCase()) return record;
-  return readCard(store, card.toUpperCase());
-}
-
 export function checkCurrency(config: ConfigSnapshot, currency: string): void {
   if (currency !== config.organization.currency) {
     throw new KopilkaError('currency_mismatch', `currency must be ${config.organization.currency}`, 'currency');
@@ -70,7 +48,7 @@ export function checkCurrency(config: ConfigSnapshot, currency: string): void {
 /** What the promotions' budgets have left, by promotion id (as committed). */
 export function budgetsLeft(store: Store, config: ConfigSnapshot): Record<string, number> {
   const left: Record<string, number> = {};
-  for (const b of compiledRulesOf(config).budgeted) left[b.id] = b.amount - (store.budgets.get(b.id)?.spent ?? 0);
+  for (const [id, b] of compiledRulesOf(config).budgeted) left[id] = b.amount - (store.budgets.get(id)?.spent ?? 0);
   return left;
 }
 

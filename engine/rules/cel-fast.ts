@@ -337,7 +337,10 @@ class Compiler {
     const fails = ofFails || this.fails(test);
     switch (name) {
       case 'exists':
-        // An erring element is passed over; its error stands only when no element satisfies the predicate.
+      case 'all': {
+        // exists stops at the first true, all at the first false. An erring element is
+        // passed over; its error stands only when no element decides the answer.
+        const decides = name === 'exists';
         return this.#may((v) => {
           const list = items(v) as readonly unknown[];
           if (list === ERR) return ERR;
@@ -345,24 +348,12 @@ class Compiler {
           for (let i = 0; i < list.length; i++) {
             slots[slot] = list[i];
             const r = test(v);
-            if (r === true) return true;
+            if (r === decides) return decides;
             if (r === ERR) first ??= errorCode;
           }
-          return first === null ? false : fail(first);
+          return first === null ? !decides : fail(first);
         }, fails);
-      case 'all':
-        return this.#may((v) => {
-          const list = items(v) as readonly unknown[];
-          if (list === ERR) return ERR;
-          let first: string | null = null;
-          for (let i = 0; i < list.length; i++) {
-            slots[slot] = list[i];
-            const r = test(v);
-            if (r === false) return false;
-            if (r === ERR) first ??= errorCode;
-          }
-          return first === null ? true : fail(first);
-        }, fails);
+      }
       case 'exists_one':
         return this.#may((v) => {
           const list = items(v) as readonly unknown[];

@@ -46,6 +46,7 @@ import type {
   TopUpResult,
 } from '../../protocol/types.js';
 import { localMidnightAfter } from '../local-time.js';
+import type { MergeRecord } from '../store.js';
 
 /** Open holds per guest (the engine's `holds_per_guest_max`, restated: a model trusts no constant it checks). */
 const model_holds_per_guest_max = 16;
@@ -113,27 +114,8 @@ export interface MGuest {
   cards: string[];
 }
 
-/** A merge's transfer, field for field the engine's MergeRecord. */
-export interface MMerge {
-  mergeId: string;
-  from: string;
-  into: string;
-  status: 'out' | 'done';
-  outlet: string;
-  idempotencyKey: string;
-  points: number;
-  lots: MLot[];
-  deposits: Record<string, number>;
-  counts: Record<string, number>;
-  counters: Record<string, number>;
-  holdsVoided: string[];
-  cardsMoved: string[];
-  outTx: string;
-  inTx?: string;
-  balance?: number;
-  at: number;
-  doneAt?: number;
-}
+/** A merge's transfer: the engine's MergeRecord, compared field for field. */
+export type MMerge = MergeRecord;
 
 interface MTaken {
   n: number;
