@@ -172,6 +172,7 @@ function normalize(op: Op, body: Record<string, unknown>): void {
     if (body.phone === '') body.phone = undefined;
   } else if (op === 'evaluate' || op === 'commit') {
     if (op === 'commit' && body.holdId === '') body.holdId = undefined;
+    if (op === 'commit' && body.pointsAccount === '') body.pointsAccount = undefined;
     const lines = body.lines;
     if (!Array.isArray(lines)) return;
     for (let i = 0; i < lines.length; i++) {
@@ -189,7 +190,10 @@ const REGISTER_OPTIONAL_STRINGS = ['name', 'phone', 'email', 'birthday', 'docume
 
 /**
  * The guests-and-cards part of `normalize`; true when it handled the op:
- * - register: its optional strings "" go absent (as name and phone always did).
+ * - register: its optional strings "" go absent (as name and phone always did), and an
+ *   empty `discounts` map too (no level set).
+ * Answers need nothing: identify's and updateGuest's `discounts` are plain objects, which
+ * proto-loader encodes as the proto maps they are.
  * - identify: `card` and `phone` "" go absent, so that exactly one of them is left.
  * - updateGuest: its strings are proto3 `optional`, so a "" that arrives was sent on
  *   purpose and clears the field; it stays. `tags` travels wrapped (GuestTags) so that
@@ -199,6 +203,7 @@ const REGISTER_OPTIONAL_STRINGS = ['name', 'phone', 'email', 'birthday', 'docume
 function normalizeGuestFields(op: Op, body: Record<string, unknown>): boolean {
   if (op === 'register') {
     for (const key of REGISTER_OPTIONAL_STRINGS) if (body[key] === '') body[key] = undefined;
+    dropEmptyMap(body, 'discounts');
     return true;
   }
   if (op === 'identify') {
@@ -210,11 +215,16 @@ function normalizeGuestFields(op: Op, body: Record<string, unknown>): boolean {
     const wrapped = body.tags;
     if (typeof wrapped === 'object' && wrapped !== null && !Array.isArray(wrapped)) body.tags = (wrapped as { tags?: unknown }).tags ?? [];
     // A proto3 map cannot tell empty from absent; either changes no level.
-    const levels = body.discounts;
-    if (typeof levels === 'object' && levels !== null && Object.keys(levels).length === 0) body.discounts = undefined;
+    dropEmptyMap(body, 'discounts');
     return true;
   }
   return false;
+}
+
+/** A proto3 map field that arrived empty: absent, as the validators read "nothing given". */
+function dropEmptyMap(body: Record<string, unknown>, key: string): void {
+  const map = body[key];
+  if (typeof map === 'object' && map !== null && Object.keys(map).length === 0) body[key] = undefined;
 }
 
 function bearer(metadata: grpc.Metadata): string | undefined {

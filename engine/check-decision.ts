@@ -98,6 +98,13 @@ export interface CheckInput {
   lines: readonly CheckLine[];
   /** Points the guest asks to spend (evaluate) or spends (commit), hundredths. */
   pointsToSpend: number;
+  /**
+   * The points account other than the program's those points come from, and what one of its
+   * points is worth: they pay at its value, within the program's cap of the check (payMaxBp)
+   * in money, and within the promotions' payment limit if that names this account. Absent:
+   * the program's account. The program's accrual is the program's either way.
+   */
+  payFrom?: { account: string; pointValueMinor: number };
 }
 
 export interface CheckDecision {
@@ -161,6 +168,9 @@ export function guestContext(
   for (const [id, w] of Object.entries(state.promotions ?? {})) usage[id] = usageNow(w, keys);
   const dc = state.discountChecks;
   const balances: Record<string, number> = { ...(state.accounts ?? {}), [programAccount]: state.points.balance };
+  // Points accounts other than the program's (a coalition partner's) by their balance, as the program's.
+  const others = state.pointsAccounts;
+  if (others !== undefined) for (const id in others) balances[id] = others[id]!.balance;
   // A discount account's "balance" is the guest's level (the profile's, else the default), so CEL and balance conditions read it too.
   const levels = profile?.discounts;
   for (const a of discountAccounts) balances[a.id] = levels !== undefined && Object.prototype.hasOwnProperty.call(levels, a.id) ? levels[a.id]! : a.defaultBp;
@@ -206,6 +216,8 @@ export function decideCheck(a: DecideArgs): CheckDecision {
   let total = 0;
   for (let i = 0; i < check.lines.length; i++) total += lineSum(check.lines[i]!);
   if (!c.anyActive) return plainDecision(config, check, total);
+  // The points paid with, valued and capped as points of the account they come from.
+  const payWith = check.payFrom === undefined ? program : { ...program, pointValueMinor: check.payFrom.pointValueMinor };
 
   const time = checkTime(a.time, a.now);
   const keys = windowKeys(time, config.organization.timeZone);
@@ -220,7 +232,7 @@ export function decideCheck(a: DecideArgs): CheckDecision {
       ...c.places.get(check.outlet),
       currency: config.organization.currency,
       lines: check.lines,
-      paidWithPoints: Math.min(total, pointsToMoney(program, check.pointsToSpend)),
+      paidWithPoints: Math.min(total, pointsToMoney(payWith, check.pointsToSpend)),
     },
     guest,
     budgets: a.budgets(),
@@ -228,9 +240,9 @@ export function decideCheck(a: DecideArgs): CheckDecision {
   const ev = evaluate(c.rules, ctx, { explain: a.explain === true });
   const net = total - ev.discount;
   const lineNets = ev.lines.map((l) => l.net);
-  let pointsCap = pointsCapOf(program, net);
-  if (ev.pointsPayment !== null && ev.pointsPayment.account === program.id) pointsCap = Math.min(pointsCap, ev.pointsPayment.pointsMax);
-  const moneyByPoints = Math.min(net, pointsToMoney(program, check.pointsToSpend));
+  let pointsCap = pointsCapOf(payWith, net);
+  if (ev.pointsPayment !== null && ev.pointsPayment.account === (check.payFrom?.account ?? program.id)) pointsCap = Math.min(pointsCap, ev.pointsPayment.pointsMax);
+  const moneyByPoints = Math.min(net, pointsToMoney(payWith, check.pointsToSpend));
   const moneyToPay = net - moneyByPoints;
   let baseNet = 0;
   for (const l of ev.lines) if (l.baseAccrual) baseNet += l.net;
@@ -276,7 +288,7 @@ function lineSum(l: CheckLine): number {
 /** No promotion active: the program alone, as before promotions existed. */
 function plainDecision(config: ConfigSnapshot, check: CheckInput, total: number): CheckDecision {
   // The balance bounds nothing here: callers bound the points by what is available.
-  const d = decide(config.program, Number.MAX_SAFE_INTEGER, total, check.pointsToSpend);
+  const d = check.payFrom === undefined ? decide(config.program, Number.MAX_SAFE_INTEGER, total, check.pointsToSpend) : decideOtherPoints(config, check.payFrom, total, check.pointsToSpend);
   return {
     total,
     discount: 0,
@@ -289,6 +301,15 @@ function plainDecision(config: ConfigSnapshot, check: CheckInput, total: number)
     evaluation: null,
     windows: null,
   };
+}
+
+/** `decide` for points of another account: they pay (and are capped) at its value; the program accrues on the money left. */
+function decideOtherPoints(config: ConfigSnapshot, payFrom: NonNullable<CheckInput['payFrom']>, total: number, spend: number): ReturnType<typeof decide> {
+  const payWith = { ...config.program, pointValueMinor: payFrom.pointValueMinor };
+  const moneyByPoints = Math.min(total, pointsToMoney(payWith, spend));
+  const moneyToPay = total - moneyByPoints;
+  const pointsCap = pointsCapOf(payWith, total);
+  return { pointsMax: pointsCap, pointsCap, moneyByPoints, moneyToPay, accrue: accrualOf(config.program, moneyToPay) };
 }
 
 /** Applies what a committed check used of its promotions to the guest's windows. */

@@ -44,6 +44,7 @@ import {
   type Hold,
   type PointsAccount,
   addHold,
+  emptyAccount,
   availableOf,
   credit,
   dropExpiredHolds,
@@ -88,12 +89,21 @@ function paidForLine(l: CheckLine): number {
   return Math.max(0, l.quantity * l.unitPrice - (l.posDiscount ?? 0));
 }
 
-/** Moves a shard system account: the points ledger's by field, merges' in `transit`, the money ledgers' in `money`. */
+/** The system accounts of a points ledger other than the program's: `liability:<a>`, `redemption:<a>`, `breakage:<a>`. */
+const OTHER_POINTS_SYSTEM = /^(liability|redemption|breakage):/;
+
+/**
+ * Moves a shard system account: the program's points ledger's by field, merges' in
+ * `transit`, the other points ledgers' in `points`, the money ledgers' in `money`.
+ */
 function moveSystemAccount(balances: SystemBalances, account: string, by: number): void {
   if ((SYSTEM_ACCOUNTS as readonly string[]).includes(account)) balances[account as SystemAccount] += by;
   else if (account === 'transit' || account.startsWith('transit:')) {
     const transit = (balances.transit ??= {});
     transit[account] = (transit[account] ?? 0) + by;
+  } else if (OTHER_POINTS_SYSTEM.test(account)) {
+    const points = (balances.points ??= {});
+    points[account] = (points[account] ?? 0) + by;
   } else {
     const money = (balances.money ??= {});
     money[account] = (money[account] ?? 0) + by;
@@ -135,7 +145,8 @@ function addMove(moves: Map<string, EffectMove>, id: string, amount: number, fix
 /**
  * What a check's promotions put on accounts other than the program's points, per
  * account: accruals (fixed per check as `fixedPointsOf` tells them apart) and top-ups
- * (always per check). Accounts of unit `points` other than the program's are not kept.
+ * (always per check). Accounts of unit `points` other than the program's are not here:
+ * they hold lots (`pointsAccrualsOf`).
  */
 function accountMovesOf(config: ConfigSnapshot, ev: Evaluation): EffectMove[] {
   const program = config.program.id;
@@ -151,6 +162,88 @@ function accountMovesOf(config: ConfigSnapshot, ev: Evaluation): EffectMove[] {
   for (const a of ev.actions) if (a.kind === 'top_up' && kept(a.account, a.amount)) addMove(moves, a.account, a.amount, a.amount);
   for (const m of moves.values()) if (unitOf(m.id) === 'money') m.money = true;
   return [...moves.values()];
+}
+
+/** One lot a check's promotions put on a points account other than the program's. */
+interface OtherPointsLot {
+  account: string;
+  amount: number;
+  activatesAt: number;
+  expiresAt: number;
+}
+
+/**
+ * What a check's promotions put on points accounts other than the program's: per account
+ * the amount and its fixed per-check part (as `accountMovesOf` tells them apart; top-ups
+ * are per check), and the lots to credit. An accrual with its own delay or life makes a
+ * lot of its own, as into the program's account; the rest (top-ups included) activate
+ * and expire as the program's points do (`programTimes`). A negative top-up (a debit)
+ * is not applied: taking points is a spend from available lots, which needs the check's
+ * own refusal (`insufficient_points`), not a promotion's side effect.
+ */
+function pointsAccrualsOf(
+  config: ConfigSnapshot,
+  ev: Evaluation,
+  now: number,
+  programTimes: { activatesAt: number; expiresAt: number },
+): { moves: EffectMove[]; lots: OtherPointsLot[] } {
+  const program = config.program.id;
+  const { rules, fixedAccruals: fixed } = compiledRulesOf(config);
+  const tz = config.organization.timeZone;
+  const kept = (account: string, amount: number): boolean => account !== program && amount > 0 && rules.accounts.get(account)?.unit === 'points';
+  const moves = new Map<string, EffectMove>();
+  const lots: OtherPointsLot[] = [];
+  for (const a of ev.accruals) {
+    if (!kept(a.account, a.amount)) continue;
+    const isFixed = fixed.get(accrualKey(a.promotion, a.account, a.delayDays, a.expiryDays)) === true;
+    addMove(moves, a.account, a.amount, isFixed ? a.amount : 0);
+    const own = a.delayDays !== 0 || a.expiryDays !== 0;
+    lots.push({
+      account: a.account,
+      amount: a.amount,
+      activatesAt: !own ? programTimes.activatesAt : a.delayDays > 0 ? localMidnightAfter(now, tz, 0, a.delayDays) : 0,
+      expiresAt: !own ? programTimes.expiresAt : a.expiryDays > 0 ? localMidnightAfter(now, tz, 0, a.delayDays + a.expiryDays) : 0,
+    });
+  }
+  for (const a of ev.actions) {
+    if (a.kind !== 'top_up' || !kept(a.account, a.amount)) continue;
+    addMove(moves, a.account, a.amount, a.amount);
+    lots.push({ account: a.account, amount: a.amount, ...programTimes });
+  }
+  return { moves: [...moves.values()], lots };
+}
+
+/** The guest's account in the ledger of a points account other than the program's (as a deposit's: `g:<guestId>:<a>`). */
+const otherPointsAccount = (guestId: string, account: string): string => depositAccount(guestId, account);
+
+/**
+ * Burns what expired on the guest's points accounts other than the program's. Returns the
+ * accounts after (the same object when nothing burnt), the postings to breakage and what
+ * burnt per account (negative).
+ */
+function expireOtherPoints(guestId: string, accounts: Record<string, PointsAccount> | undefined, now: number): { accounts: Record<string, PointsAccount> | undefined; postings: Posting[]; burnt: EffectMove[] } {
+  const postings: Posting[] = [];
+  const burnt: EffectMove[] = [];
+  let out = accounts;
+  for (const [account, acc] of Object.entries(accounts ?? {})) {
+    const e = expire(acc, now);
+    if (e.burned === 0) continue;
+    if (out === accounts) out = { ...accounts };
+    out![account] = e.acc;
+    postings.push([otherPointsAccount(guestId, account), `breakage:${account}`, e.burned]);
+    burnt.push({ id: account, amount: -e.burned });
+  }
+  return { accounts: out, postings, burnt };
+}
+
+/** The points account `account` of the configuration (unit points, not the program's), or a typed refusal naming `field`. */
+function otherPointsConfig(config: ConfigSnapshot, account: string, field: string): { account: string; pointValueMinor: number } {
+  const a = config.rules.accounts.find((x) => x.id === account);
+  if (a === undefined || a.unit !== 'points') {
+    const known = [config.program.id, ...config.rules.accounts.filter((x) => x.unit === 'points' && x.id !== config.program.id).map((x) => x.id)];
+    throw new KopilkaError('invalid_field', `${field} must name a points account (${known.join(', ')}), not "${account}"`, field);
+  }
+  return { account, pointValueMinor: a.pointValueMinor };
 }
 
 /**
@@ -263,8 +356,13 @@ export class GuestActor {
     const dropped = dropExpiredHolds(state.points, now);
     for (const h of dropped.expired) this.resolveHold(h.id, 'expired');
     const burnt = expire(dropped.acc, now);
-    if (burnt.burned > 0) {
-      state = this.append(guestId, { ...state, points: burnt.acc }, now, {
+    // The other points accounts burn in the same entry: one sweep, one entry per guest.
+    const others = expireOtherPoints(guestId, state.pointsAccounts, now);
+    if (burnt.burned > 0 || others.postings.length > 0) {
+      const postings: Posting[] = burnt.burned > 0 ? [[guestAccount(guestId), 'breakage', burnt.burned]] : [];
+      const next: GuestState = { ...state, points: burnt.acc };
+      if (others.accounts !== undefined) next.pointsAccounts = others.accounts;
+      state = this.append(guestId, next, now, {
         kind: 'expiry',
         time: new Date(now).toISOString(),
         outlet: '',
@@ -272,7 +370,8 @@ export class GuestActor {
         total: 0,
         spent: 0,
         accrued: -burnt.burned,
-        postings: [[guestAccount(guestId), 'breakage', burnt.burned]],
+        postings: [...postings, ...others.postings],
+        ...(others.burnt.length === 0 ? {} : { pointsMoved: others.burnt }),
       });
     } else if (dropped.expired.length > 0) {
       state = { ...state, points: dropped.acc };
@@ -477,23 +576,30 @@ export class GuestActor {
     const pointsSpent = req.pointsSpent ?? 0;
     const holdId = req.holdId ?? '';
     const depositKey = req.deposit === undefined ? '' : `${req.deposit.account}:${req.deposit.amount}`;
+    // As sent: naming the program's account differs from naming none (the body differs).
+    const pointsAccountKey = req.pointsAccount ?? '';
     // Before the key is looked up, as the doors refuse a blocked card before routing a retry.
     const card = this.usableCard(req.card);
     const seen = this.store.idempotency.get(key);
-    if (seen !== undefined) return replayCommit(seen, req, sentCurrency, linesKey, pointsSpent, holdId, depositKey);
+    if (seen !== undefined) return replayCommit(seen, req, sentCurrency, linesKey, pointsSpent, holdId, depositKey, pointsAccountKey);
     if (req.deposit !== undefined) depositConfig(this.config, req.deposit.account, 'deposit.account');
+    const program = this.config.program;
+    // Points from another points account than the program's; the program's own id means the program's.
+    const payFrom = pointsAccountKey === '' || pointsAccountKey === program.id ? undefined : otherPointsConfig(this.config, pointsAccountKey, 'pointsAccount');
+    if (payFrom !== undefined && holdId !== '') {
+      throw new KopilkaError('invalid_field', `pointsAccount cannot be given with holdId: a hold holds the program's points (${program.id}); name no other account to post it`, 'pointsAccount');
+    }
 
     checkCurrency(this.config, req.currency);
     const now = this.clock();
     let state = this.touch(guestId, now, true);
-    const program = this.config.program;
     // Decided again here, on the state and budgets as this transaction sees them.
     const d = decideCheck({
       config: this.config,
       guestId,
       state,
       profile: hasPromotions(this.config) ? this.store.guests.get(guestId) : undefined,
-      check: { outlet: req.outlet, lines: req.lines, pointsToSpend: pointsSpent },
+      check: { outlet: req.outlet, lines: req.lines, pointsToSpend: pointsSpent, ...(payFrom === undefined ? {} : { payFrom }) },
       time: req.time,
       now,
       budgets: () => budgetsLeft(this.store, this.config),
@@ -510,7 +616,8 @@ export class GuestActor {
     }
     // The cap is a property of the check (and the promotions it gets): reported before the balance.
     if (outcome === undefined && pointsSpent > d.pointsCap) outcome = 'points_over_limit';
-    const spent = outcome === undefined ? spend(state.points, pointsSpent, now, hold) : undefined;
+    const source = payFrom === undefined ? state.points : (state.pointsAccounts?.[payFrom.account] ?? emptyAccount());
+    const spent = outcome === undefined ? spend(source, pointsSpent, now, hold) : undefined;
     if (outcome === undefined && spent === undefined) outcome = 'insufficient_points';
     const dep = req.deposit;
     if (outcome === undefined && dep !== undefined) {
@@ -526,7 +633,11 @@ export class GuestActor {
       const n = this.nextJournalNumber();
       const tz = this.config.organization.timeZone;
       const times = this.lotTimes(now);
-      let points: PointsAccount = credit(spent.acc, d.accrue - promotionLotPoints(d.evaluation, program.id), { n, ...times });
+      // The paying account after the spend: the program's, or another whose lots change apart.
+      let pointsAccounts = state.pointsAccounts;
+      if (payFrom !== undefined && pointsSpent > 0) pointsAccounts = { ...pointsAccounts, [payFrom.account]: spent.acc };
+      const afterSpend = payFrom === undefined ? spent.acc : state.points;
+      let points: PointsAccount = credit(afterSpend, d.accrue - promotionLotPoints(d.evaluation, program.id), { n, ...times });
       const expiries = new Set<number>([times.expiresAt]);
       // A promotion's accrual with its own delay or life is a lot of its own.
       for (const a of d.evaluation?.accruals ?? []) {
@@ -537,7 +648,9 @@ export class GuestActor {
         expiries.add(expiresAt);
       }
       const postings: Posting[] = [];
-      if (pointsSpent > 0) postings.push([guestAccount(guestId), 'redemption', pointsSpent]);
+      if (pointsSpent > 0) {
+        postings.push(payFrom === undefined ? [guestAccount(guestId), 'redemption', pointsSpent] : [otherPointsAccount(guestId, payFrom.account), `redemption:${payFrom.account}`, pointsSpent]);
+      }
       if (d.accrue > 0) postings.push(['liability', guestAccount(guestId), d.accrue]);
       const applied = d.evaluation === null ? [] : appliedPromotions(d.evaluation, program.id);
       let next: GuestState = { ...state, points };
@@ -546,8 +659,18 @@ export class GuestActor {
       // What refunds need to undo the promotions' other effects (see `refund`).
       let accountsMoved: EffectMove[] = [];
       let countersMoved: EffectMove[] = [];
+      let pointsMoved: EffectMove[] = [];
       let usage: PromotionUse[] = [];
       if (d.evaluation !== null) {
+        // Accruals and top-ups into other points accounts: lots of their own, in each account's ledger.
+        const other = pointsAccrualsOf(this.config, d.evaluation, now, times);
+        pointsMoved = other.moves;
+        for (const lot of other.lots) {
+          const acc = pointsAccounts?.[lot.account] ?? emptyAccount();
+          pointsAccounts = { ...pointsAccounts, [lot.account]: credit(acc, lot.amount, { n, activatesAt: lot.activatesAt, expiresAt: lot.expiresAt }) };
+          expiries.add(lot.expiresAt);
+        }
+        for (const m of pointsMoved) postings.push([`liability:${m.id}`, otherPointsAccount(guestId, m.id), m.amount]);
         const fixed = fixedPointsOf(this.config, d.evaluation);
         for (const v of fixed.values()) fixedAccrued += v;
         next = { ...next, ...recordUsage(state, d.evaluation, d.windows!) };
@@ -562,6 +685,7 @@ export class GuestActor {
         next = { ...next, accounts: { ...(next.accounts ?? {}), [dep.account]: (next.accounts?.[dep.account] ?? 0) - dep.amount } };
         postings.push([depositAccount(guestId, dep.account), `deposit_paid:${dep.account}`, dep.amount]);
       }
+      if (pointsAccounts !== undefined) next = { ...next, pointsAccounts };
       state = this.append(guestId, next, now, {
         kind: 'check',
         time: req.time,
@@ -573,6 +697,8 @@ export class GuestActor {
         postings,
         lines: req.lines,
         taken: spent.taken,
+        ...(payFrom === undefined ? {} : { pointsAccount: payFrom.account }),
+        ...(pointsMoved.length === 0 ? {} : { pointsMoved }),
         ...(hold === undefined ? {} : { holdId: hold.id }),
         ...(d.discount === 0 ? {} : { discount: d.discount, lineNets: d.lineNets }),
         ...(applied.length === 0 ? {} : { promotions: applied }),
@@ -585,7 +711,7 @@ export class GuestActor {
         ...(dep === undefined ? {} : { deposit: dep }),
       });
       assert.equal(state.lastTx, n, 'the check is the journal entry its lot names');
-      if (d.accrue > 0) for (const at of expiries) this.scheduleExpiry(guestId, at);
+      if (d.accrue > 0 || pointsMoved.length > 0) for (const at of expiries) this.scheduleExpiry(guestId, at);
       const transactionId = `${guestId}.${n}`;
       if (hold !== undefined) this.resolveHold(hold.id, 'posted', transactionId);
       const progress: CheckProgress = {
@@ -600,6 +726,7 @@ export class GuestActor {
     // A refused commit is remembered too: the same key keeps its first answer.
     const record: IdempotencyRecord = { card: req.card, time: req.time, currency: sentCurrency, lines: linesKey, pointsSpent, holdId, result };
     if (depositKey !== '') record.deposit = depositKey;
+    if (pointsAccountKey !== '') record.pointsAccount = pointsAccountKey;
     this.store.idempotency.putSync(key, record);
     return result;
   }
@@ -840,8 +967,13 @@ export class GuestActor {
     let points = state.points;
     const g = guestAccount(guestId);
     const postings: Posting[] = [];
+    const policy = this.config.program.refundDebtPolicy ?? 'negative';
+    // The points account the check paid from: the program's, or another (its own ledger).
+    const paidFrom = check.pointsAccount;
+    let pointsAccounts = state.pointsAccounts;
     // Spent points come back first, each with the expiry of the lot it was taken from.
     if (restoreDelta > 0) {
+      let restored = paidFrom === undefined ? points : (pointsAccounts?.[paidFrom] ?? emptyAccount());
       let skip = progress.spentRestored;
       let left = restoreDelta;
       for (const t of check.taken ?? []) {
@@ -849,22 +981,36 @@ export class GuestActor {
         skip -= alreadyBack;
         const give = Math.min(left, t.amount - alreadyBack);
         if (give <= 0) continue;
-        points = credit(points, give, { n: t.n, activatesAt: t.activatesAt, expiresAt: t.expiresAt });
+        restored = credit(restored, give, { n: t.n, activatesAt: t.activatesAt, expiresAt: t.expiresAt });
         this.scheduleExpiry(guestId, t.expiresAt);
         left -= give;
         if (left === 0) break;
       }
       assert.equal(left, 0, 'a refund restores no more than the check spent');
-      postings.push(['redemption', g, restoreDelta]);
+      if (paidFrom === undefined) {
+        points = restored;
+        postings.push(['redemption', g, restoreDelta]);
+      } else {
+        pointsAccounts = { ...pointsAccounts, [paidFrom]: restored };
+        postings.push([`redemption:${paidFrom}`, otherPointsAccount(guestId, paidFrom), restoreDelta]);
+      }
     }
     // Then the accrual is taken back: from its own lot first, then from any.
-    const back = takeBack(points, accrualDelta, progress.n, this.config.program.refundDebtPolicy ?? 'negative');
+    const back = takeBack(points, accrualDelta, progress.n, policy);
     points = back.acc;
     if (back.taken > 0) postings.push([g, 'liability', back.taken]);
+    // The accruals into other points accounts go back alike, each in its ledger: in
+    // proportion, fixed per-check ones (and top-ups) with the whole check, what the guest
+    // already spent a debt or written off as `refundDebtPolicy` says for the program's.
+    const pointsBack = check.pointsMoved === undefined ? undefined : reversePointsMoves(guestId, check.pointsMoved, progress, pointsAccounts, share, full, policy, postings);
+    if (pointsBack !== undefined) pointsAccounts = pointsBack.accounts;
     // A restored lot whose expiry has passed burns at once.
     const burnt = expire(points, now);
     points = burnt.acc;
     if (burnt.burned > 0) postings.push([g, 'breakage', burnt.burned]);
+    const othersBurnt = expireOtherPoints(guestId, pointsAccounts, now);
+    pointsAccounts = othersBurnt.accounts;
+    postings.push(...othersBurnt.postings);
 
     // Money the check paid from a deposit goes back to the deposit, in the same proportion.
     const dep = check.deposit;
@@ -900,6 +1046,7 @@ export class GuestActor {
     const nextState: GuestState = {
       ...state,
       points,
+      ...(pointsAccounts === undefined ? {} : { pointsAccounts }),
       ...(accounts === undefined ? {} : { accounts }),
       ...(countersBack === undefined ? {} : { counters: countersBack.balances }),
       ...uncounted,
@@ -914,6 +1061,8 @@ export class GuestActor {
       accrued: -back.taken - burnt.burned,
       postings,
       refundOf: req.transactionId,
+      ...(paidFrom === undefined || restoreDelta === 0 ? {} : { pointsAccount: paidFrom }),
+      ...(pointsBack === undefined || pointsBack.changed.length === 0 ? {} : { pointsMoved: pointsBack.changed }),
       ...(accountsBack === undefined || accountsBack.changed.length === 0 ? {} : { accountsMoved: accountsBack.changed }),
       ...(countersBack === undefined || countersBack.changed.length === 0 ? {} : { countersMoved: countersBack.changed }),
     });
@@ -930,6 +1079,9 @@ export class GuestActor {
         ? {}
         : { accountsReversed: accountsBack.reversed, accountsWrittenOff: accountsBack.short.map((s, i) => (progress.accountsWrittenOff?.[i] ?? 0) + s) }),
       ...(countersBack === undefined ? {} : { countersReversed: countersBack.reversed }),
+      ...(pointsBack === undefined
+        ? {}
+        : { pointsReversed: pointsBack.reversed, pointsWrittenOff: pointsBack.short.map((v, i) => (progress.pointsWrittenOff?.[i] ?? 0) + v) }),
     });
     return {
       outcome: 'ok',
@@ -980,6 +1132,47 @@ function reverseMoves(
     changed.push(m.money === true ? { id: m.id, amount: change, money: true } : { id: m.id, amount: change });
   }
   return { balances: out, reversed, short, changed };
+}
+
+/**
+ * Takes back a check's accruals into points accounts other than the program's toward their
+ * `reversalTarget`s, each from its lot first (`preferN`: the check's journal number), then
+ * from any, as the program's accrual is. What no lot covers becomes a debt (`negative`) or
+ * is let go (`clamp`): short. Pushes the postings; returns the accounts after, the target
+ * reversed of each move (short included), what fell short on each now, and the changes.
+ */
+function reversePointsMoves(
+  guestId: string,
+  moves: readonly EffectMove[],
+  progress: CheckProgress,
+  accounts: Record<string, PointsAccount> | undefined,
+  share: (whole: number) => number,
+  full: boolean,
+  policy: 'negative' | 'clamp',
+  postings: Posting[],
+): { accounts: Record<string, PointsAccount> | undefined; reversed: number[]; short: number[]; changed: EffectMove[] } {
+  let out = accounts;
+  const reversed: number[] = [];
+  const short: number[] = [];
+  const changed: EffectMove[] = [];
+  for (let i = 0; i < moves.length; i++) {
+    const m = moves[i]!;
+    const target = reversalTarget(m, share, full);
+    const delta = target - (progress.pointsReversed?.[i] ?? 0);
+    assert.ok(delta >= 0, 'refunds reverse a points accrual toward its target, never back');
+    reversed.push(target);
+    if (delta === 0) {
+      short.push(0);
+      continue;
+    }
+    const back = takeBack(out?.[m.id] ?? emptyAccount(), delta, progress.n, policy);
+    out = { ...out, [m.id]: back.acc };
+    short.push(delta - back.taken);
+    if (back.taken === 0) continue;
+    postings.push([otherPointsAccount(guestId, m.id), `liability:${m.id}`, back.taken]);
+    changed.push({ id: m.id, amount: -back.taken });
+  }
+  return { accounts: out, reversed, short, changed };
 }
 
 /**
@@ -1055,6 +1248,7 @@ function replayCommit(
   pointsSpent: number,
   holdId: string,
   depositKey: string,
+  pointsAccountKey: string,
 ): CommitResult {
   let outcome: CommitOutcome = 'exists';
   if (seen.card !== req.card) outcome = 'exists_with_different_card';
@@ -1064,6 +1258,7 @@ function replayCommit(
   else if (seen.pointsSpent !== pointsSpent) outcome = 'exists_with_different_points_spent';
   else if ((seen.holdId ?? '') !== holdId) outcome = 'exists_with_different_hold';
   else if ((seen.deposit ?? '') !== depositKey) outcome = 'exists_with_different_deposit';
+  else if ((seen.pointsAccount ?? '') !== pointsAccountKey) outcome = 'exists_with_different_points_account';
   // A refused first attempt answers with its refusal again: a failed key stays failed.
   if (outcome === 'exists' && seen.result.outcome !== 'ok') return seen.result;
   return { ...seen.result, outcome };

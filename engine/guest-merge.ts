@@ -55,6 +55,12 @@
 //   reversing across shards would need a transfer of its own. Adjust the into guest instead.
 // - Its promotions' usage windows and discount counts stay with it (they count uses per
 //   guest and per window; the into guest keeps its own). Its payment codes stop working.
+//
+// Discount levels (the profile's `discounts`) merge account by account in phase 2: the
+// into guest keeps its own level in each account it has one in (a 0 included), and takes
+// the from guest's level in each account it has none in. A level is a property of the
+// guest's card program, not a balance: summing or taking the higher would give the guest
+// who stays a level nobody granted it.
 
 import assert from 'node:assert';
 import type { ConfigSnapshot } from '../protocol/config.js';
@@ -65,7 +71,7 @@ import { assertUsable, readCard } from './cards.js';
 import type { JournalEntry } from './guest-actor.js';
 import { phoneKeyOf } from './guest-profile.js';
 import { readState } from './guest-reader.js';
-import { credit, emptyAccount, expire, takeBack } from './points-account.js';
+import { type Lot, type PointsAccount, credit, emptyAccount, expire, takeBack } from './points-account.js';
 import type { MergeInRequest } from './shard-messages.js';
 import {
   type GuestProfile,
@@ -216,9 +222,21 @@ function moveOut(host: MergeHost, fromGuestId: string, into: string, req: MergeR
   }
   const counters: Record<string, number> = {};
   for (const [counter, value] of Object.entries(state.counters ?? {})) if (value !== 0) counters[counter] = value;
+  // Points accounts other than the program's move like the program's: their lots (or a
+  // debt) through `transit:<a>`, each in its own ledger. Kept empty, as deposits at 0.
+  const pointsAccounts: Record<string, { points: number; lots: Lot[] }> = {};
+  const emptiedPoints: Record<string, PointsAccount> = {};
+  for (const [account, acc] of Object.entries(state.pointsAccounts ?? {})) {
+    emptiedPoints[account] = emptyAccount();
+    if (acc.balance === 0) continue;
+    pointsAccounts[account] = { points: acc.balance, lots: acc.lots };
+    const ga = depositAccount(fromGuestId, account);
+    postings.push(acc.balance > 0 ? [ga, `transit:${account}`, acc.balance] : [`transit:${account}`, ga, -acc.balance]);
+  }
 
   const emptied: GuestState = { seq: state.seq, lastTx: state.lastTx, holdSeq: state.holdSeq, points: emptyAccount(), mergedInto: into };
   if (Object.keys(zeroed).length > 0) emptied.accounts = zeroed;
+  if (Object.keys(emptiedPoints).length > 0) emptied.pointsAccounts = emptiedPoints;
   const after = host.append(fromGuestId, emptied, now, {
     kind: 'merge_out',
     time: new Date(now).toISOString(),
@@ -240,6 +258,7 @@ function moveOut(host: MergeHost, fromGuestId: string, into: string, req: MergeR
     points: points.balance,
     lots: points.lots,
     deposits,
+    ...(Object.keys(pointsAccounts).length === 0 ? {} : { pointsAccounts }),
     counts,
     counters,
     holdsVoided: points.holds.map((h) => h.id),
@@ -336,6 +355,7 @@ function land(host: MergeHost, mergeId: string, now: number): MergeRecord {
   const burnt = expire(points, now);
   points = burnt.acc;
   if (burnt.burned > 0) postings.push([g, 'breakage', burnt.burned]);
+  const pointsAccounts = landOtherPoints(record, state.pointsAccounts, n, now, postings);
 
   let accounts = state.accounts;
   for (const [account, amount] of Object.entries(record.deposits)) {
@@ -347,6 +367,7 @@ function land(host: MergeHost, mergeId: string, now: number): MergeRecord {
   for (const [counter, value] of Object.entries(record.counters)) counters = { ...counters, [counter]: (counters?.[counter] ?? 0) + value };
 
   const next: GuestState = { ...state, points };
+  if (pointsAccounts !== undefined) next.pointsAccounts = pointsAccounts;
   if (accounts !== undefined) next.accounts = accounts;
   if (counters !== undefined) next.counters = counters;
   const after = host.append(into, next, now, {
@@ -362,11 +383,43 @@ function land(host: MergeHost, mergeId: string, now: number): MergeRecord {
   });
   assert.equal(after.lastTx, n, 'the merge_in entry is the journal entry its lots name');
   for (const lot of record.lots) if (lot.expiresAt > now) host.scheduleExpiry(into, lot.expiresAt);
+  for (const moved of Object.values(record.pointsAccounts ?? {})) for (const lot of moved.lots) if (lot.expiresAt > now) host.scheduleExpiry(into, lot.expiresAt);
   fillProfileGaps(store, record);
   const done: MergeRecord = { ...record, status: 'done', inTx: `${into}.${n}`, balance: after.points.balance, doneAt: now };
   store.merges.putSync(mergeId, done);
   store.pendingMerges.removeSync([host.shard, into, mergeId]);
   return done;
+}
+
+/**
+ * Phase 2 for the points accounts other than the program's: each one's lots credited (or
+ * its debt taken from the into guest's lots, the rest a debt) out of `transit:<a>`, and
+ * what expired in transit burnt, as the program's points land. Pushes the postings;
+ * returns the into guest's accounts after (unchanged when the transfer holds none).
+ */
+function landOtherPoints(
+  record: MergeRecord,
+  accounts: Record<string, PointsAccount> | undefined,
+  n: number,
+  now: number,
+  postings: Posting[],
+): Record<string, PointsAccount> | undefined {
+  let out = accounts;
+  for (const [account, moved] of Object.entries(record.pointsAccounts ?? {})) {
+    const ga = depositAccount(record.into, account);
+    let acc = out?.[account] ?? emptyAccount();
+    if (moved.points > 0) {
+      for (const lot of moved.lots) acc = credit(acc, lot.remaining, { n, activatesAt: lot.activatesAt, expiresAt: lot.expiresAt });
+      postings.push([`transit:${account}`, ga, moved.points]);
+    } else {
+      acc = takeBack(acc, -moved.points, -1, 'negative').acc;
+      postings.push([ga, `transit:${account}`, -moved.points]);
+    }
+    const burnt = expire(acc, now);
+    if (burnt.burned > 0) postings.push([ga, `breakage:${account}`, burnt.burned]);
+    out = { ...out, [account]: burnt.acc };
+  }
+  return out;
 }
 
 /**
@@ -385,6 +438,11 @@ function fillProfileGaps(store: Store, record: MergeRecord): void {
   }
   if ((next.tags?.length ?? 0) === 0 && (from.tags?.length ?? 0) > 0) next.tags = [...from.tags!];
   if (next.consent === undefined && from.consent !== undefined) next.consent = from.consent;
+  // Discount levels, account by account: the into guest keeps its own level in every
+  // account it has one in (0 included: a level taken away on purpose stays away) and
+  // takes the from guest's in the accounts it has none in.
+  const levels = { ...from.discounts, ...into.discounts };
+  if (Object.keys(levels).length > 0) next.discounts = levels;
   if (from.phone !== '') {
     const phoneKey = phoneKeyOf(from.phone);
     if (store.phones.get(phoneKey) === record.into) {

@@ -21,6 +21,8 @@ export function profileView(p: GuestProfile | undefined): GuestProfileView {
     address: p?.address ?? '',
     tags: p?.tags === undefined ? [] : [...p.tags],
     consent: p?.consent ?? false,
+    // The levels set for the guest, as stored; no defaults (see GuestProfileView.discounts).
+    discounts: { ...p?.discounts },
   };
 }
 

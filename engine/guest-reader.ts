@@ -119,12 +119,20 @@ function verdict(p: PromotionExplanation): PromotionVerdict {
   return v;
 }
 
-/** The guest's deposits and count accounts, then its counters, each sorted by id. */
-export function accountsOf(config: ConfigSnapshot, state: GuestState): AccountBalance[] {
+/**
+ * The guest's deposits and count accounts, then its points accounts other than the
+ * program's (with what is available, pending and expiring within `horizonMs` at `now`),
+ * then its counters, each sorted by id.
+ */
+export function accountsOf(config: ConfigSnapshot, state: GuestState, now = 0, horizonMs = 0): AccountBalance[] {
   const out: AccountBalance[] = [];
   const units = new Map(config.rules.accounts.map((a) => [a.id, a.unit]));
   for (const [account, balance] of Object.entries(state.accounts ?? {}).sort(byKey)) {
     out.push({ account, unit: units.get(account) === 'count' ? 'count' : 'money', balance });
+  }
+  for (const [account, acc] of Object.entries(state.pointsAccounts ?? {}).sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))) {
+    const v = view(acc, now, horizonMs);
+    out.push({ account, unit: 'points', balance: v.balance, available: v.available, pending: v.pending, expiring: v.expiring });
   }
   for (const [account, balance] of Object.entries(state.counters ?? {}).sort(byKey)) out.push({ account, unit: 'count', balance });
   return out;
@@ -146,6 +154,7 @@ export function transactionView(t: TransactionRecord): TransactionView {
     ...(t.operator === undefined ? {} : { operator: t.operator }),
     ...(t.reason === undefined ? {} : { reason: t.reason }),
     ...(t.refundOf === undefined ? {} : { original: t.refundOf }),
+    ...(t.pointsAccount === undefined ? {} : { pointsAccount: t.pointsAccount }),
   };
 }
 
@@ -177,7 +186,9 @@ export class GuestReader {
       transactions.push(transactionView(entry));
       n = entry.prevTx;
     }
-    const v = view(state.points, this.clock(), (req.expiringWithinDays ?? 0) * day_ms);
-    return { guestId, balance: v.balance, available: v.available, pending: v.pending, held: v.held, expiring: v.expiring, transactions, accounts: accountsOf(config, state) };
+    const now = this.clock();
+    const horizonMs = (req.expiringWithinDays ?? 0) * day_ms;
+    const v = view(state.points, now, horizonMs);
+    return { guestId, balance: v.balance, available: v.available, pending: v.pending, held: v.held, expiring: v.expiring, transactions, accounts: accountsOf(config, state, now, horizonMs) };
   }
 }

@@ -70,13 +70,19 @@ export class GuestRegistry {
   /**
    * In order: a card already bound answers `exists` (whoever holds it, nothing
    * changes); a phone already held binds the card to that guest (`card_added`, the
-   * request's profile fields not applied); else a new guest of this shard.
+   * request's profile fields not applied); else a new guest of this shard, with the
+   * discount levels given. A level for an account that is not a discount account of the
+   * configuration is refused (`invalid_field` naming `discounts.<id>`) before any write.
    */
   register(req: RegisterRequest, createdAt: string): RegisterResult {
     const existing = readCard(this.store, req.card);
     if (existing !== undefined) return { outcome: 'exists', guestId: existing.guestId, card: req.card };
     const kind = req.kind ?? 'plastic';
     checkCardMasks(this.config(), req.card, kind, 'card');
+    // Refused as updateGuest refuses them, before anything is written, even when the card
+    // then goes to the phone's guest (whose profile the request does not change).
+    const { outlet: _outlet, card: _card, kind: _kind, discounts, ...fields } = req;
+    const known = discounts === undefined ? undefined : this.discountAccounts(discounts);
     const phoneKey = req.phone === undefined ? undefined : phoneKeyOf(req.phone);
     const holder = phoneKey === undefined ? undefined : this.store.phones.get(phoneKey);
     if (holder !== undefined) {
@@ -87,9 +93,9 @@ export class GuestRegistry {
     const counterKey = metaGuestCounter(this.shard);
     const n = ((this.store.meta.get(counterKey) as number | undefined) ?? 0) + 1;
     const guestId = `${this.shard}-${n}`;
-    const { outlet: _outlet, card: _card, kind: _kind, ...fields } = req;
+    const profile = newProfile(guestId, req.card, createdAt, fields);
     this.store.meta.putSync(counterKey, n);
-    this.store.guests.putSync(guestId, newProfile(guestId, req.card, createdAt, fields));
+    this.store.guests.putSync(guestId, discounts === undefined || known === undefined ? profile : withDiscounts(profile, discounts, known));
     this.store.states.putSync(guestId, { seq: 0, lastTx: 0, holdSeq: 0, points: emptyAccount() });
     this.store.cards.putSync(req.card, { guestId, kind, status: 'active', issuedAt: createdAt });
     if (phoneKey !== undefined) this.store.phones.putSync(phoneKey, guestId);

@@ -84,6 +84,13 @@ export interface GuestState {
   /** Account id → balance of the promotions' accounts other than the program's points. */
   accounts?: Record<string, number>;
   /**
+   * Account id → the guest's points on a points account other than the program's (one per
+   * partner of a coalition, say): lots, activation and expiry as `points`, each account a
+   * ledger of its own. Holds are the program's only: `holds` here stays empty. Absent until
+   * something is accrued into one.
+   */
+  pointsAccounts?: Record<string, PointsAccount>;
+  /**
    * The guest this one was merged into (engine/guest-merge.ts): its state is empty for
    * good (deposits kept at 0 so their ledgers still name it) and writes for it are refused.
    */
@@ -129,6 +136,9 @@ export interface BudgetRecord {
  * - One money ledger per deposit account `<a>`: guest accounts `g:<guestId>:<a>`;
  *   the shard's own `deposits:<a>` (money taken in advance) and `deposit_paid:<a>`
  *   (money of deposits spent on checks).
+ * - One points ledger per points account `<a>` other than the program's: guest accounts
+ *   `g:<guestId>:<a>`; the shard's own `liability:<a>`, `redemption:<a>` and
+ *   `breakage:<a>`, as the program's ledger has them.
  * - In each ledger, the shard's `transit` (points) or `transit:<a>` (deposit `<a>`):
  *   what a merge moves between the shards of two guests (engine/guest-merge.ts).
  */
@@ -139,6 +149,11 @@ export type SystemAccount = (typeof SYSTEM_ACCOUNTS)[number];
 export type SystemBalances = Record<SystemAccount, number> & {
   /** The money ledgers' system accounts (`deposits:<a>`, `deposit_paid:<a>`), absent until used. */
   money?: Record<string, number>;
+  /**
+   * The system accounts of the points ledgers other than the program's (`liability:<a>`,
+   * `redemption:<a>`, `breakage:<a>`), absent until used.
+   */
+  points?: Record<string, number>;
   /**
    * What merges moved through this shard (engine/guest-merge.ts): `transit` in the points
    * ledger, `transit:<a>` in deposit `<a>`'s. A merge credits them in the shard of the guest
@@ -209,6 +224,18 @@ export interface TransactionRecord extends Omit<TransactionView, 'original'> {
   deposit?: DepositPayment;
   /** Lots a check's spend took, in order (a refund gives them back with their expiry). */
   taken?: Taken[];
+  /**
+   * The points account other than the program's that a check paid from (its `spent` and
+   * `taken` are that account's), or that a refund gave spent points back to; absent: the
+   * program's.
+   */
+  pointsAccount?: string;
+  /**
+   * What a check's promotions accrued (and topped up) into points accounts other than the
+   * program's, per account; on a refund, what it took back (negative), and on an expiry
+   * what burnt (negative). Absent when none.
+   */
+  pointsMoved?: EffectMove[];
   /** The hold a check posted. */
   holdId?: string;
   /** A refund's check. */
@@ -248,6 +275,10 @@ export interface CheckProgress {
   accountsWrittenOff?: number[];
   /** Per entry of the check's `countersMoved`, what refunds moved back of it so far (in its sign); absent before any. */
   countersReversed?: number[];
+  /** Per entry of the check's `pointsMoved`, what refunds reversed of it so far (written off included); absent before any. */
+  pointsReversed?: number[];
+  /** Per entry of the check's `pointsMoved`, what refunds let go under `refundDebtPolicy: clamp`; absent before any. */
+  pointsWrittenOff?: number[];
 }
 
 /**
@@ -308,6 +339,8 @@ export interface MergeRecord {
   lots: Lot[];
   /** Deposit account → money moved (each > 0). */
   deposits: Record<string, number>;
+  /** Points account other than the program's → its points (negative for a debt) and lots; absent when none. */
+  pointsAccounts?: Record<string, { points: number; lots: Lot[] }>;
   /** Count accounts (no ledger) → value moved. */
   counts: Record<string, number>;
   /** Counter → value moved. */
@@ -369,6 +402,8 @@ export interface IdempotencyRecord {
   holdId: string;
   /** `<account>:<amount>` of a deposit payment; absent without one. */
   deposit?: string;
+  /** The points account named to pay from (`pointsAccount`); absent when the request named none. */
+  pointsAccount?: string;
   result: CommitResult;
 }
 

@@ -6,6 +6,8 @@ import type { GuestState, Store } from './store.js';
 import { SYSTEM_ACCOUNTS, depositAccount, guestShard, guestStates, journalNumberOf, ledgerOf, mergeIdOf } from './store.js';
 
 const isTransit = (name: string): boolean => name === 'transit' || name.startsWith('transit:');
+/** A system account of a points ledger other than the program's (`liability:<a>`, `redemption:<a>`, `breakage:<a>`). */
+const isOtherPoints = (name: string): boolean => /^(liability|redemption|breakage):./.test(name);
 
 export interface Difference {
   what: string;
@@ -54,14 +56,15 @@ export function verifyStore(store: Store): VerifyReport {
     }
   }
 
-  // Each ledger (points, and one per deposit account) sums to zero on its own: their units differ.
+  // Each ledger (the program's points, one per deposit account, one per other points
+  // account) sums to zero on its own: their units differ.
   const sums = new Map<string, number>();
   for (const [account, v] of balances) {
     const ledger = ledgerOf(account.startsWith('g:') ? account : account.slice(account.indexOf(':') + 1));
     sums.set(ledger, (sums.get(ledger) ?? 0) + v);
   }
   for (const [ledger, sum] of sums) {
-    if (sum !== 0) report({ what: `the ${ledger === 'points' ? 'points' : `deposit ${ledger}`} ledger sums to zero`, where: 'all accounts', expected: 0, found: sum });
+    if (sum !== 0) report({ what: `the ${ledger === 'points' ? 'points' : `account ${ledger}`} ledger sums to zero`, where: 'all accounts', expected: 0, found: sum });
   }
 
   for (const { key: shard, value } of store.system.getRange({})) {
@@ -69,7 +72,7 @@ export function verifyStore(store: Store): VerifyReport {
       const derived = balances.get(`${shard}:${account}`) ?? 0;
       if (derived !== value[account]) report({ what: 'system balance equals its postings', where: `shard ${shard} ${account}`, expected: derived, found: value[account] });
     }
-    for (const [account, found] of [...Object.entries(value.money ?? {}), ...Object.entries(value.transit ?? {})]) {
+    for (const [account, found] of [...Object.entries(value.money ?? {}), ...Object.entries(value.points ?? {}), ...Object.entries(value.transit ?? {})]) {
       const derived = balances.get(`${shard}:${account}`) ?? 0;
       if (derived !== found) report({ what: 'system balance equals its postings', where: `shard ${shard} ${account}`, expected: derived, found });
     }
@@ -79,23 +82,28 @@ export function verifyStore(store: Store): VerifyReport {
     const at = account.indexOf(':');
     const shard = account.slice(0, at);
     const name = account.slice(at + 1);
-    const known = SYSTEM_ACCOUNTS.includes(name as (typeof SYSTEM_ACCOUNTS)[number]) || name === 'transit' || /^(deposits|deposit_paid|transit):./.test(name);
+    const known = SYSTEM_ACCOUNTS.includes(name as (typeof SYSTEM_ACCOUNTS)[number]) || name === 'transit' || /^(deposits|deposit_paid|transit|liability|redemption|breakage):./.test(name);
     if (!known) report({ what: 'postings name known accounts', where: account });
     const stored = store.system.get(Number(shard));
+    const kept = isTransit(name) ? stored?.transit : isOtherPoints(name) ? stored?.points : stored?.money;
     if (stored === undefined) report({ what: 'a system account with postings is stored', where: account });
-    else if (!SYSTEM_ACCOUNTS.includes(name as (typeof SYSTEM_ACCOUNTS)[number]) && (isTransit(name) ? stored.transit : stored.money)?.[name] === undefined) {
+    else if (!SYSTEM_ACCOUNTS.includes(name as (typeof SYSTEM_ACCOUNTS)[number]) && kept?.[name] === undefined) {
       report({ what: 'a system account with postings is stored', where: account });
     }
   }
 
   verifyMerges(store, balances, report);
 
-  // Every guest deposit with postings is in its guest's balance.
+  // Every guest deposit (or points account other than the program's) with postings is in its guest's balance.
   for (const key of balances.keys()) {
     const at = key.indexOf(':', 2);
     if (!key.startsWith('g:') || at < 0) continue;
     const guestId = key.slice(2, at);
-    if (store.states.get(guestId)?.accounts?.[key.slice(at + 1)] === undefined) report({ what: 'a deposit with postings is in its balance', where: `guest ${guestId} ${key.slice(at + 1)}` });
+    const account = key.slice(at + 1);
+    const state = store.states.get(guestId);
+    if (state?.accounts?.[account] === undefined && state?.pointsAccounts?.[account] === undefined) {
+      report({ what: 'an account with postings is in its balance', where: `guest ${guestId} ${account}` });
+    }
   }
 
   let guests = 0;
@@ -117,6 +125,7 @@ export function verifyStore(store: Store): VerifyReport {
     }
     if (points.balance >= 0 && lots !== points.balance) report({ what: 'lots add up to the balance', where, expected: points.balance, found: lots });
     if (points.balance < 0 && points.lots.length > 0) report({ what: 'a debt leaves no lots', where, found: points.lots.length });
+    verifyOtherPoints(guestId, state, balances, report);
     // Deposits: each equals its postings and stays at or above its floor, 0.
     for (const [account, found] of Object.entries(state.accounts ?? {})) {
       const key = depositAccount(guestId, account);
@@ -158,6 +167,11 @@ export function verifyStore(store: Store): VerifyReport {
     if (p.returned > paid) report({ what: 'no more returned than committed', where: transactionId, expected: paid, found: p.returned });
     if (p.accrualReversed > check.accrued) report({ what: 'no more accrual reversed than accrued', where: transactionId, expected: check.accrued, found: p.accrualReversed });
     if (p.spentRestored > check.spent) report({ what: 'no more points restored than spent', where: transactionId, expected: check.spent, found: p.spentRestored });
+    const moved = check.pointsMoved ?? [];
+    for (let i = 0; i < moved.length; i++) {
+      const back = p.pointsReversed?.[i] ?? 0;
+      if (back > moved[i]!.amount) report({ what: 'no more accrual reversed than accrued', where: `${transactionId} ${moved[i]!.id}`, expected: moved[i]!.amount, found: back });
+    }
     const closed = p.status === 'returned' || p.status === 'cancelled';
     if ((closed && p.returned !== paid) || (!closed && p.returned === paid && paid > 0)) {
       report({ what: 'a check is returned exactly when all its money is', where: transactionId, found: `${p.status} ${p.returned}/${paid}` });
@@ -212,9 +226,14 @@ function verifyMerges(store: Store, balances: Map<string, number>, report: (d: D
     if (store.states.get(m.from)?.mergedInto !== m.into) report({ what: 'a merged-away guest names its transfer', where, expected: m.into, found: store.states.get(m.from)?.mergedInto ?? 'none' });
     const lots = m.lots.reduce((sum, l) => sum + l.remaining, 0);
     if (m.points >= 0 ? lots !== m.points : m.lots.length > 0) report({ what: "a transfer's lots add up to its points", where, expected: m.points, found: lots });
+    for (const [account, moved] of Object.entries(m.pointsAccounts ?? {})) {
+      const sum = moved.lots.reduce((s, l) => s + l.remaining, 0);
+      if (moved.points >= 0 ? sum !== moved.points : moved.lots.length > 0) report({ what: "a transfer's lots add up to its points", where: `${where} ${account}`, expected: moved.points, found: sum });
+    }
     if (m.status !== 'out') continue;
     add('points', m.points);
     for (const [account, amount] of Object.entries(m.deposits)) add(account, amount);
+    for (const [account, moved] of Object.entries(m.pointsAccounts ?? {})) add(account, moved.points);
   }
   for (const [account, v] of balances) {
     if (account.startsWith('g:')) continue;
@@ -222,7 +241,7 @@ function verifyMerges(store: Store, balances: Map<string, number>, report: (d: D
     if (isTransit(name)) add(ledgerOf(name), -v);
   }
   for (const [ledger, left] of inTransit) {
-    if (left !== 0) report({ what: 'transit accounts hold what pending transfers hold', where: ledger === 'points' ? 'points' : `deposit ${ledger}`, expected: 0, found: left });
+    if (left !== 0) report({ what: 'transit accounts hold what pending transfers hold', where: ledger === 'points' ? 'points' : `account ${ledger}`, expected: 0, found: left });
   }
   for (const key of store.pendingMerges.getKeys({})) {
     const [, , mergeId] = key as [number, string, string];
@@ -239,5 +258,30 @@ function verifyMergedAway(store: Store, guestId: string, state: GuestState, repo
   }
   for (const [account, v] of Object.entries(state.accounts ?? {})) if (v !== 0) report({ what: 'a merged-away guest has no deposit money', where: `${where} ${account}`, found: v });
   if (Object.keys(state.counters ?? {}).length > 0) report({ what: 'a merged-away guest has no counters', where });
+  for (const [account, acc] of Object.entries(state.pointsAccounts ?? {})) {
+    if (acc.balance !== 0 || acc.lots.length > 0) report({ what: 'a merged-away guest has no points', where: `${where} ${account}`, found: `${acc.balance} in ${acc.lots.length} lots` });
+  }
   if (store.merges.get(mergeIdOf(guestId))?.into !== state.mergedInto) report({ what: 'a merged-away guest has its transfer', where, expected: state.mergedInto });
+}
+
+/**
+ * A guest's points accounts other than the program's, as the program's is checked: each
+ * balance equals its postings, its lots hold points and add up to it (a debt has none),
+ * and it holds no holds (holds are the program's only).
+ */
+function verifyOtherPoints(guestId: string, state: GuestState, balances: Map<string, number>, report: (d: Difference) => void): void {
+  for (const [account, acc] of Object.entries(state.pointsAccounts ?? {})) {
+    const where = `guest ${guestId} ${account}`;
+    const derived = balances.get(depositAccount(guestId, account)) ?? 0;
+    if (derived !== acc.balance) report({ what: 'balance equals its postings', where, expected: derived, found: acc.balance });
+    let lots = 0;
+    for (const lot of acc.lots) {
+      lots += lot.remaining;
+      if (!(lot.remaining > 0)) report({ what: 'every lot holds points', where, found: lot.remaining });
+    }
+    if (acc.balance >= 0 && lots !== acc.balance) report({ what: 'lots add up to the balance', where, expected: acc.balance, found: lots });
+    if (acc.balance < 0 && acc.lots.length > 0) report({ what: 'a debt leaves no lots', where, found: acc.lots.length });
+    if (acc.holds.length > 0) report({ what: "holds are the program's only", where, found: acc.holds.length });
+    if (state.accounts?.[account] !== undefined) report({ what: 'an account is points or money, not both', where });
+  }
 }

@@ -82,6 +82,13 @@ export interface GuestProfileView {
   address: string;
   tags: string[];
   consent: boolean;
+  /**
+   * The guest's discount levels: discount account id (unit `percent`) → basis points, only
+   * the accounts a level was set in for this guest (by register, updateGuest or a merge),
+   * a level of 0 included. Defaults are not included: an account missing here gives the
+   * guest its `defaultBp`. `{}` when none is set.
+   */
+  discounts: Record<string, number>;
 }
 
 /** One of the guest's cards. */
@@ -98,6 +105,12 @@ export interface RegisterRequest extends GuestProfileFields {
   card: string;
   /** Default `plastic`. An `rfid` card is 8 hex characters, kept in upper case. */
   kind?: CardKind;
+  /**
+   * The new guest's discount levels, as updateGuest's `discounts` (discount accounts of
+   * the rules, basis points 0..10000, at most 16). Not applied when the card is bound to
+   * the phone's guest (`card_added`), like the other profile fields.
+   */
+  discounts?: Record<string, number>;
 }
 
 export interface RegisterResult {
@@ -281,6 +294,12 @@ export interface CommitRequest {
   holdId?: string;
   /** Money paid from one of the guest's deposit accounts, at most what is left to pay after points. */
   deposit?: DepositPayment;
+  /**
+   * The points account `pointsSpent` comes from: a points account of the rules (one per
+   * partner of a coalition, say); absent: the program's. Its points pay at its
+   * `pointValueMinor`, within the same caps as the program's (see protocol/README.md).
+   */
+  pointsAccount?: string;
 }
 
 /** Part of a check paid from a deposit (prepaid money). */
@@ -301,6 +320,7 @@ export type CommitOutcome =
   | 'exists_with_different_points_spent'
   | 'exists_with_different_hold'
   | 'exists_with_different_deposit'
+  | 'exists_with_different_points_account'
   | 'hold_not_found'
   | 'hold_already_resolved'
   | 'hold_expired'
@@ -466,12 +486,19 @@ export interface TopUpResult {
   balance: number;
 }
 
-/** The balance of one of the guest's deposit accounts, or the value of a counter. */
+/** The balance of one of the guest's deposit accounts, points accounts other than the program's, or the value of a counter. */
 export interface AccountBalance {
   account: string;
-  /** `money` (minor units, a deposit) or `count` (a counter). */
-  unit: 'money' | 'count';
+  /** `money` (minor units, a deposit), `points` (hundredths, a points account other than the program's) or `count` (a counter). */
+  unit: 'money' | 'count' | 'points';
+  /** For `points`: every lot (pending included; negative for a debt). */
   balance: number;
+  /** `points` only: active points, what may be spent now. */
+  available?: number;
+  /** `points` only: points waiting for their activation. */
+  pending?: number;
+  /** `points` only: active points that expire within `expiringWithinDays`. */
+  expiring?: number;
 }
 
 export interface BalanceRequest {
@@ -509,6 +536,12 @@ export interface TransactionView {
   reason?: string;
   /** The check a refund returns or cancels (its `transactionId`); absent on other kinds. */
   original?: string;
+  /**
+   * A check that paid from a points account other than the program's: that account (its
+   * `spent` counts that account's points); a refund of it: the account its points went back
+   * to. Absent otherwise.
+   */
+  pointsAccount?: string;
 }
 
 export interface BalanceResult {

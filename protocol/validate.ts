@@ -290,7 +290,7 @@ export function validatePaymentCode(value: unknown): PaymentCodeRequest {
   return { outlet: str(o, 'outlet', L.id_chars_max), card: str(o, 'card', L.card_chars_max) };
 }
 
-const REGISTER_FIELDS = new Set(['outlet', 'card', 'kind', ...PROFILE_FIELDS]);
+const REGISTER_FIELDS = new Set(['outlet', 'card', 'kind', 'discounts', ...PROFILE_FIELDS]);
 
 export function validateRegister(value: unknown): RegisterRequest {
   const o = object(value, 'body');
@@ -299,6 +299,7 @@ export function validateRegister(value: unknown): RegisterRequest {
   const out: RegisterRequest = { outlet: str(o, 'outlet', L.id_chars_max), card: newCardNumber(o, 'card', kind ?? 'plastic') };
   if (kind !== undefined) out.kind = kind;
   profileFields(o, out, false);
+  if (o.discounts !== undefined) out.discounts = discounts(o);
   return out;
 }
 
@@ -350,7 +351,7 @@ export function validateEvaluate(value: unknown): EvaluateRequest {
   return out;
 }
 
-const COMMIT_FIELDS = new Set(['outlet', 'idempotencyKey', 'time', 'currency', 'card', 'lines', 'pointsSpent', 'holdId', 'deposit']);
+const COMMIT_FIELDS = new Set(['outlet', 'idempotencyKey', 'time', 'currency', 'card', 'lines', 'pointsSpent', 'holdId', 'deposit', 'pointsAccount']);
 
 export function validateCommit(value: unknown): CommitRequest {
   const o = object(value, 'body');
@@ -366,7 +367,15 @@ export function validateCommit(value: unknown): CommitRequest {
   };
   if (o.holdId !== undefined) out.holdId = holdId(o, 'holdId');
   if (o.deposit !== undefined) out.deposit = deposit(o);
+  // Whether it names a points account of the configuration is the shard's to check.
+  if (o.pointsAccount !== undefined) out.pointsAccount = accountId(o, 'pointsAccount');
   return out;
+}
+
+function accountId(o: Obj, key: string): string {
+  const v = str(o, key, L.id_chars_max);
+  if (!ACCOUNT_ID.test(v)) fail(key, `must name an account: letters, digits and _ . : @ / -, starting with a letter or digit`);
+  return v;
 }
 
 const BALANCE_FIELDS = new Set(['outlet', 'card', 'limit', 'expiringWithinDays']);

@@ -95,7 +95,7 @@ describe('gRPC door', () => {
 
     expect(await client.call('Identify', { outlet: OUTLET, card: 'U-1' }, TERMINAL_KEY)).toEqual({
       guestId: reg.guestId, card: 'U-1', name: 'Anna', balance: 0,
-      phone: '+79991234567', email: '', birthday: '', document: '', address: '', tags: [], consent: false, cards: [{ card: 'U-1', kind: 'plastic', status: 'active', issuedAt: expect.any(String) }],
+      phone: '+79991234567', email: '', birthday: '', document: '', address: '', tags: [], consent: false, discounts: {}, cards: [{ card: 'U-1', kind: 'plastic', status: 'active', issuedAt: expect.any(String) }],
     });
 
     const ev = await client.call('Evaluate', check('U-1'), TERMINAL_KEY);
@@ -121,7 +121,7 @@ describe('gRPC door', () => {
     expect(bal.transactions).toHaveLength(2);
     expect(bal.transactions[0]).toEqual({
       transactionId: spend.transactionId, kind: 'check', time: CHECK_TIME, outlet: OUTLET,
-      total: 20_000, spent: 500, accrued: 975, balanceAfter: 1_475, operator: '', reason: '', original: '',
+      total: 20_000, spent: 500, accrued: 975, balanceAfter: 1_475, operator: '', reason: '', original: '', pointsAccount: '',
     });
     // `limit` is `optional`: an explicit 0 means the balance alone, absent means the default.
     expect((await client.call('Balance', { outlet: OUTLET, card: 'U-1', limit: 0 }, TERMINAL_KEY)).transactions).toEqual([]);
@@ -147,7 +147,7 @@ describe('gRPC door', () => {
     expect(await s.send(2, { identify: { outlet: OUTLET, card: 'S-1' } })).toEqual({
       id: 2, reply: 'identify', identify: {
         guestId, card: 'S-1', name: 'Boris', balance: 0,
-        phone: '', email: '', birthday: '', document: '', address: '', tags: [], consent: false, cards: [{ card: 'S-1', kind: 'plastic', status: 'active', issuedAt: expect.any(String) }],
+        phone: '', email: '', birthday: '', document: '', address: '', tags: [], consent: false, discounts: {}, cards: [{ card: 'S-1', kind: 'plastic', status: 'active', issuedAt: expect.any(String) }],
       },
     });
     expect((await s.send(3, { evaluate: check('S-1') })).evaluate).toMatchObject({ guestId, total: 20_000, accrue: 1_000 });
@@ -776,8 +776,8 @@ describe('gRPC door', () => {
     // The journal shows them as `adjustment`, the signed points as `accrued`, newest first.
     const history = await client.call('Balance', { outlet: OUTLET, card: 'ADJ-1', limit: 3 }, TERMINAL_KEY);
     expect(history.transactions.slice(0, 2)).toEqual([
-      { transactionId: take.transactionId, kind: 'adjustment', time: expect.stringMatching(/Z$/), outlet: OUTLET, total: 0, spent: 0, accrued: -234, balanceAfter: 2_000, operator: 'anna', reason: 'correction', original: '' },
-      { transactionId: add.transactionId, kind: 'adjustment', time: expect.stringMatching(/Z$/), outlet: OUTLET, total: 0, spent: 0, accrued: 1_234, balanceAfter: 2_234, operator: 'anna', reason: 'complaint #17', original: '' },
+      { transactionId: take.transactionId, kind: 'adjustment', time: expect.stringMatching(/Z$/), outlet: OUTLET, total: 0, spent: 0, accrued: -234, balanceAfter: 2_000, operator: 'anna', reason: 'correction', original: '', pointsAccount: '' },
+      { transactionId: add.transactionId, kind: 'adjustment', time: expect.stringMatching(/Z$/), outlet: OUTLET, total: 0, spent: 0, accrued: 1_234, balanceAfter: 2_234, operator: 'anna', reason: 'complaint #17', original: '', pointsAccount: '' },
     ]);
     expect(history.transactions[2]).toMatchObject({ kind: 'check' });
   });

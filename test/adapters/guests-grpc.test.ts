@@ -32,7 +32,7 @@ afterAll(async () => {
 const call = (method: string, body: Record<string, unknown>) => client.call(method as Method, { outlet: OUTLET, ...body }, TERMINAL_KEY);
 const refusal = (method: string, body: Record<string, unknown>) => client.refusal(method as Method, { outlet: OUTLET, ...body }, TERMINAL_KEY);
 const check = (card: string, extra: Record<string, unknown> = {}) => ({ card, time: CHECK_TIME, currency: 'RUB', lines: lines(2, 10_000), ...extra });
-const noProfile = { name: '', phone: '', email: '', birthday: '', document: '', address: '', tags: [], consent: false };
+const noProfile = { name: '', phone: '', email: '', birthday: '', document: '', address: '', tags: [], consent: false, discounts: {} };
 
 describe('gRPC door: guests and cards, unary', () => {
   it('registers a full profile and identifies by card and by phone', async () => {
@@ -41,7 +41,7 @@ describe('gRPC door: guests and cards, unary', () => {
       document: 'AB 123', address: 'Lenina 5', tags: ['vip', 'wine'], consent: true,
     });
     expect(reg).toEqual({ outcome: 'ok', guestId: expect.any(String), card: 'G-1' });
-    const profile = { name: 'Irina', phone: '+79996660001', email: 'irina@example.com', birthday: '1985-12-31', document: 'AB 123', address: 'Lenina 5', tags: ['vip', 'wine'], consent: true };
+    const profile = { name: 'Irina', phone: '+79996660001', email: 'irina@example.com', birthday: '1985-12-31', document: 'AB 123', address: 'Lenina 5', tags: ['vip', 'wine'], consent: true, discounts: {} };
     const cards = [{ card: 'G-1', kind: 'virtual', status: 'active', issuedAt: expect.any(String) }];
     expect(await call('Identify', { card: 'G-1' })).toEqual({ guestId: reg.guestId, card: 'G-1', balance: 0, ...profile, cards });
     expect(await call('Identify', { phone: '79996660001' })).toEqual({ guestId: reg.guestId, card: '', balance: 0, ...profile, cards });
@@ -166,5 +166,30 @@ describe('gRPC door: discount levels in UpdateGuest', () => {
     expect(await refusal('UpdateGuest', { card: 'G-D1', discounts: { card: 10_001 } })).toMatchObject({ code: S.INVALID_ARGUMENT, errorCode: 'invalid_field', errorField: 'discounts.card' });
     expect(await refusal('UpdateGuest', { card: 'G-D1', discounts: { deposit: 100 } })).toMatchObject({ code: S.INVALID_ARGUMENT, errorCode: 'invalid_field', errorField: 'discounts.deposit' });
     expect((await call('Evaluate', check('G-D1'))).discount).toBe(1_500);
+  });
+
+  it('carries levels in Register and answers them as maps in Identify and UpdateGuest, unary and on the stream', async () => {
+    const percent = (id: string, defaultBp: number) => ({ id, unit: 'percent' as const, pointValueMinor: 100, defaultBp, target: 'check' as const, match: { items: [], categories: [], tags: [], excludeItems: [], excludeCategories: [], excludeTags: [] }, priority: 0, exclusive: false });
+    const s = testSnapshot(4);
+    s.rules = { ...s.rules, accounts: [percent('card', 0), percent('gold', 300)] };
+    expect(t.engine.applyConfig(s)).toBe(true);
+    const reg = await call('Register', { card: 'G-D2', discounts: { card: 750 } });
+    expect(reg).toEqual({ outcome: 'ok', guestId: expect.any(String), card: 'G-D2' });
+    // Only the level set; gold's default is not shown.
+    expect((await call('Identify', { card: 'G-D2' })).discounts).toEqual({ card: 750 });
+    expect((await call('UpdateGuest', { card: 'G-D2', discounts: { gold: 0 } })).discounts).toEqual({ card: 750, gold: 0 });
+    // An empty map in Register sets nothing (proto3 cannot tell it from absent).
+    await call('Register', { card: 'G-D3', discounts: {} });
+    expect((await call('Identify', { card: 'G-D3' })).discounts).toEqual({});
+    // Refused as UpdateGuest refuses, and nothing is written.
+    expect(await refusal('Register', { card: 'G-D4', discounts: { card: 10_001 } })).toMatchObject({ code: S.INVALID_ARGUMENT, errorCode: 'invalid_field', errorField: 'discounts.card' });
+    expect(await refusal('Register', { card: 'G-D4', discounts: { nope: 10 } })).toMatchObject({ code: S.INVALID_ARGUMENT, errorCode: 'invalid_field', errorField: 'discounts.nope' });
+    expect(await refusal('Identify', { card: 'G-D4' })).toMatchObject({ code: S.NOT_FOUND, errorCode: 'card_not_found' });
+    const stream = client.stream(TERMINAL_KEY);
+    const sreg = await stream.send(1, { register: { outlet: OUTLET, card: 'G-D5', discounts: { gold: 120 } } });
+    expect(sreg.register.outcome).toBe('ok');
+    expect((await stream.send(2, { identify: { outlet: OUTLET, card: 'G-D5' } })).identify.discounts).toEqual({ gold: 120 });
+    expect((await stream.send(3, { updateGuest: { outlet: OUTLET, card: 'G-D5', discounts: { card: 5 } } })).updateGuest.discounts).toEqual({ card: 5, gold: 120 });
+    expect((await stream.end()).code).toBe(S.OK);
   });
 });

@@ -46,7 +46,7 @@ describe('HTTP door: guests and cards', () => {
 
     const up = await post('updateGuest', { card: '20000001', address: 'Nevsky 10', tags: [], email: '' });
     expect(up.json).toEqual({
-      outcome: 'ok', guestId, name: 'Oleg', phone: '+79995550001', email: '', birthday: '--07-30', document: '', address: 'Nevsky 10', tags: [], consent: true,
+      outcome: 'ok', guestId, name: 'Oleg', phone: '+79995550001', email: '', birthday: '--07-30', document: '', address: 'Nevsky 10', tags: [], consent: true, discounts: {},
     });
 
     const add = await post('addCard', { card: '20000001', newCard: 'APP-0a1b2c', kind: 'virtual' });

@@ -48,7 +48,7 @@ describe('HTTP door', () => {
     const id = await post('identify', { outlet: OUTLET, card: 'H-1' });
     expect(id.json).toEqual({
       guestId: reg.json.guestId, card: 'H-1', name: 'Boris', balance: 0,
-      phone: '+79990000001', email: '', birthday: '', document: '', address: '', tags: [], consent: false, cards: [{ card: 'H-1', kind: 'plastic', status: 'active', issuedAt: expect.any(String) }],
+      phone: '+79990000001', email: '', birthday: '', document: '', address: '', tags: [], consent: false, discounts: {}, cards: [{ card: 'H-1', kind: 'plastic', status: 'active', issuedAt: expect.any(String) }],
     });
     const ev = await post('evaluate', check('H-1', { pointsToSpend: 500 }));
     expect(ev.json).toMatchObject({ total: 20_000, balance: 0, pointsMax: 0, pointsToSpend: 0, moneyToPay: 20_000, accrue: 1_000, configVersion: 1 });

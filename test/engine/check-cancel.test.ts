@@ -80,9 +80,9 @@ describe('cancelling a check', () => {
       const adj = await client.call('Adjust', { outlet: OUTLET, idempotencyKey: 'x3-adj', card: 'X-3', points: 700, reason: 'goodwill', operator: 'boris' }, TERMINAL_KEY);
       const bal = await client.call('Balance', { outlet: OUTLET, card: 'X-3', limit: 3 }, TERMINAL_KEY);
       expect(bal.transactions).toEqual([
-        { transactionId: adj.transactionId, kind: 'adjustment', time: expect.any(String), outlet: OUTLET, total: 0, spent: 0, accrued: 700, balanceAfter: 700, operator: 'boris', reason: 'goodwill', original: '' },
-        { transactionId: undo.refundId, kind: 'refund', time: expect.any(String), outlet: OUTLET, total: 20_000, spent: 0, accrued: -1_000, balanceAfter: 0, operator: '', reason: '', original: c.transactionId },
-        { transactionId: c.transactionId, kind: 'check', time: CHECK_TIME, outlet: OUTLET, total: 20_000, spent: 0, accrued: 1_000, balanceAfter: 1_000, operator: '', reason: '', original: '' },
+        { transactionId: adj.transactionId, kind: 'adjustment', time: expect.any(String), outlet: OUTLET, total: 0, spent: 0, accrued: 700, balanceAfter: 700, operator: 'boris', reason: 'goodwill', original: '', pointsAccount: '' },
+        { transactionId: undo.refundId, kind: 'refund', time: expect.any(String), outlet: OUTLET, total: 20_000, spent: 0, accrued: -1_000, balanceAfter: 0, operator: '', reason: '', original: c.transactionId, pointsAccount: '' },
+        { transactionId: c.transactionId, kind: 'check', time: CHECK_TIME, outlet: OUTLET, total: 20_000, spent: 0, accrued: 1_000, balanceAfter: 1_000, operator: '', reason: '', original: '', pointsAccount: '' },
       ]);
     } finally {
       client.close();

@@ -118,7 +118,7 @@ describe('deposits', () => {
       const paid = await client.call('Commit', commit('D-3', 'grpc-c1', { deposit: { account: 'wallet', amount: 7_500 } }), TERMINAL_KEY);
       expect(paid).toMatchObject({ outcome: 'ok', depositPaid: 7_500, depositBalance: 0 });
       const bal = await client.call('Balance', { outlet: OUTLET, card: 'D-3', limit: 3 }, TERMINAL_KEY);
-      expect(bal.accounts).toEqual([{ account: 'wallet', unit: 'money', balance: 0 }]);
+      expect(bal.accounts).toEqual([{ account: 'wallet', unit: 'money', balance: 0, available: 0, pending: 0, expiring: 0 }]);
     } finally {
       client.close();
       await grpcDoor.close(0);

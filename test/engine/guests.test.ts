@@ -76,7 +76,7 @@ describe('guest profiles', () => {
     expect(id).toEqual({
       guestId: reg.guestId, card: 'P-1', balance: 0,
       name: 'Anna Petrova', phone: '+79990001001', email: 'anna@example.com', birthday: '1990-04-12',
-      document: '4510 123456', address: 'Tverskaya 1, Moscow', tags: ['vip', 'coffee'], consent: true,
+      document: '4510 123456', address: 'Tverskaya 1, Moscow', tags: ['vip', 'coffee'], consent: true, discounts: {},
       cards: [activeCard('P-1')],
     });
 
@@ -84,7 +84,7 @@ describe('guest profiles', () => {
     const up = await t.run('updateGuest', { card: 'P-1', email: '', birthday: '--04-12', tags: [], consent: false, name: 'Anna P.' });
     expect(up).toEqual({
       outcome: 'ok', guestId: reg.guestId, name: 'Anna P.', phone: '+79990001001', email: '', birthday: '--04-12',
-      document: '4510 123456', address: 'Tverskaya 1, Moscow', tags: [], consent: false,
+      document: '4510 123456', address: 'Tverskaya 1, Moscow', tags: [], consent: false, discounts: {},
     });
     const { cards: _cards, balance: _balance, card: _card, guestId: _g, ...profile } = await t.run('identify', { card: 'P-1' });
     const { outcome: _o, guestId: _g2, ...answered } = up;
@@ -99,7 +99,7 @@ describe('guest profiles', () => {
     const reg = await t.run('register', { card: 'P-2' });
     expect(await t.run('identify', { card: 'P-2' })).toEqual({
       guestId: reg.guestId, card: 'P-2', balance: 0, name: '', phone: '', email: '', birthday: '', document: '', address: '',
-      tags: [], consent: false, cards: [activeCard('P-2')],
+      tags: [], consent: false, discounts: {}, cards: [activeCard('P-2')],
     });
   });
 
