@@ -172,7 +172,7 @@ function normalize(op: Op, body: Record<string, unknown>): void {
     if (body.phone === '') body.phone = undefined;
   } else if (op === 'evaluate' || op === 'commit') {
     if (op === 'commit' && body.holdId === '') body.holdId = undefined;
-    if (op === 'commit' && body.pointsAccount === '') body.pointsAccount = undefined;
+    if (body.pointsAccount === '') body.pointsAccount = undefined;
     const lines = body.lines;
     if (!Array.isArray(lines)) return;
     for (let i = 0; i < lines.length; i++) {

@@ -23,6 +23,7 @@ import type {
   EvaluateResult,
   MergeRequest,
   MergeResult,
+  PointsReversal,
   RefundOutcome,
   RefundRequest,
   RefundResult,
@@ -33,7 +34,7 @@ import type {
   TopUpResult,
 } from '../protocol/types.js';
 import { type WindowKeys, accrualKey, budgetSpend, compiledRulesOf, decideCheck, hasPromotions, recordUsage, windowKeys } from './check-decision.js';
-import { type Clock, appliedPromotions, budgetsLeft, checkCurrency, evaluateCheck, readState } from './guest-reader.js';
+import { type Clock, appliedPromotions, budgetsLeft, checkCurrency, evaluateCheck, payFromOf, readState } from './guest-reader.js';
 import { assertUsable, presentedCard } from './cards.js';
 import type { ConvertedCommitRequest } from './currency-rates.js';
 import type { Evaluation } from './rules/model.js';
@@ -234,16 +235,6 @@ function expireOtherPoints(guestId: string, accounts: Record<string, PointsAccou
     burnt.push({ id: account, amount: -e.burned });
   }
   return { accounts: out, postings, burnt };
-}
-
-/** The points account `account` of the configuration (unit points, not the program's), or a typed refusal naming `field`. */
-function otherPointsConfig(config: ConfigSnapshot, account: string, field: string): { account: string; pointValueMinor: number } {
-  const a = config.rules.accounts.find((x) => x.id === account);
-  if (a === undefined || a.unit !== 'points') {
-    const known = [config.program.id, ...config.rules.accounts.filter((x) => x.unit === 'points' && x.id !== config.program.id).map((x) => x.id)];
-    throw new KopilkaError('invalid_field', `${field} must name a points account (${known.join(', ')}), not "${account}"`, field);
-  }
-  return { account, pointValueMinor: a.pointValueMinor };
 }
 
 /**
@@ -528,6 +519,12 @@ export class GuestActor {
 
   evaluateWithHoldInTransaction(guestId: string, req: EvaluateRequest): EvaluateResult {
     const now = this.clock();
+    // A hold holds the program's points: one on another account would need its own posting,
+    // voiding, expiry, merging and audit, so it is refused as a commit's holdId with
+    // pointsAccount is, before anything is written (an unknown account is refused first).
+    if (payFromOf(this.config, req.pointsAccount) !== undefined) {
+      throw new KopilkaError('invalid_field', `pointsAccount cannot be given with hold: a hold holds the program's points (${this.config.program.id}); evaluate without hold to see another account`, 'pointsAccount');
+    }
     checkCurrency(this.config, req.currency);
     const card = this.usableCard(req.card);
     const state = this.touch(guestId, now, true);
@@ -585,7 +582,7 @@ export class GuestActor {
     if (req.deposit !== undefined) depositConfig(this.config, req.deposit.account, 'deposit.account');
     const program = this.config.program;
     // Points from another points account than the program's; the program's own id means the program's.
-    const payFrom = pointsAccountKey === '' || pointsAccountKey === program.id ? undefined : otherPointsConfig(this.config, pointsAccountKey, 'pointsAccount');
+    const payFrom = payFromOf(this.config, req.pointsAccount);
     if (payFrom !== undefined && holdId !== '') {
       throw new KopilkaError('invalid_field', `pointsAccount cannot be given with holdId: a hold holds the program's points (${program.id}); name no other account to post it`, 'pointsAccount');
     }
@@ -1066,6 +1063,7 @@ export class GuestActor {
       ...(accountsBack === undefined || accountsBack.changed.length === 0 ? {} : { accountsMoved: accountsBack.changed }),
       ...(countersBack === undefined || countersBack.changed.length === 0 ? {} : { countersMoved: countersBack.changed }),
     });
+    const pointsReversed = pointsBack === undefined ? [] : pointsReversals(check.pointsMoved!, progress, pointsBack);
     this.store.checks.putSync([this.shard, n], {
       ...progress,
       status,
@@ -1095,8 +1093,27 @@ export class GuestActor {
       balance: state.points.balance,
       checkStatus: status,
       depositRestored: depositDelta,
+      ...(pointsReversed.length === 0 ? {} : { pointsReversed }),
     };
   }
+}
+
+/**
+ * What one refund took back of each points account other than the program's, from the
+ * check's progress before it and what `reversePointsMoves` recorded (targets reversed,
+ * short included, and what fell short now): the step of each target less what fell short
+ * is taken back, what fell short is written off. Accounts this refund moved nothing of
+ * are left out, so a refund of a check without such accruals answers none.
+ */
+function pointsReversals(moves: readonly EffectMove[], before: CheckProgress, back: { reversed: number[]; short: number[] }): PointsReversal[] {
+  const out: PointsReversal[] = [];
+  for (let i = 0; i < moves.length; i++) {
+    const writtenOff = back.short[i]!;
+    const reversed = back.reversed[i]! - (before.pointsReversed?.[i] ?? 0) - writtenOff;
+    if (reversed === 0 && writtenOff === 0) continue;
+    out.push({ account: moves[i]!.id, reversed, writtenOff });
+  }
+  return out;
 }
 
 /**

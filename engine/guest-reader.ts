@@ -23,7 +23,7 @@ import type {
   CardKind,
 } from '../protocol/types.js';
 import { compiledRulesOf, decideWithin, hasPromotions } from './check-decision.js';
-import { view } from './points-account.js';
+import { emptyAccount, view } from './points-account.js';
 import { cardViews, presentedCard } from './cards.js';
 import { profileView } from './guest-profile.js';
 import type { Evaluation, PromotionExplanation } from './rules/model.js';
@@ -45,6 +45,26 @@ export function checkCurrency(config: ConfigSnapshot, currency: string): void {
   }
 }
 
+/** The points account `account` of the configuration (unit points, not the program's), or a typed refusal naming `field`. */
+export function otherPointsConfig(config: ConfigSnapshot, account: string, field: string): { account: string; pointValueMinor: number } {
+  const a = config.rules.accounts.find((x) => x.id === account);
+  if (a === undefined || a.unit !== 'points') {
+    const known = [config.program.id, ...config.rules.accounts.filter((x) => x.unit === 'points' && x.id !== config.program.id).map((x) => x.id)];
+    throw new KopilkaError('invalid_field', `${field} must name a points account (${known.join(', ')}), not "${account}"`, field);
+  }
+  return { account, pointValueMinor: a.pointValueMinor };
+}
+
+/**
+ * The account a request's `pointsAccount` pays from when it is not the program's: absent
+ * (or "", as proto3 sends absent) or the program's own id is the program's (undefined);
+ * an id that is no points account of the configuration is refused with `invalid_field`
+ * naming `pointsAccount`. Commit and evaluate (with a hold or not) refuse alike.
+ */
+export function payFromOf(config: ConfigSnapshot, pointsAccount: string | undefined): { account: string; pointValueMinor: number } | undefined {
+  return pointsAccount === undefined || pointsAccount === '' || pointsAccount === config.program.id ? undefined : otherPointsConfig(config, pointsAccount, 'pointsAccount');
+}
+
 /** What the promotions' budgets have left, by promotion id (as committed). */
 export function budgetsLeft(store: Store, config: ConfigSnapshot): Record<string, number> {
   const left: Record<string, number> = {};
@@ -63,15 +83,20 @@ export function evaluateCheck(
   /** The presented card's kind when the caller has just read the card; else it is read here (with promotions only). */
   cardKind?: CardKind,
 ): EvaluateResult {
+  // Resolved only when named, before the currency as commit does: the usual evaluate looks nothing up.
+  const payFrom = req.pointsAccount === undefined ? undefined : payFromOf(config, req.pointsAccount);
   checkCurrency(config, req.currency);
-  const available = view(state.points, now, 0).available;
+  // The account the points would come from: its balance and available points bound the ask.
+  const source = payFrom === undefined ? state.points : (state.pointsAccounts?.[payFrom.account] ?? emptyAccount());
+  const available = view(source, now, 0).available;
+  const pointsAsked = req.pointsToSpend ?? 0;
   const { decision: d, pointsToSpend, pointsMax } = decideWithin(
     {
       config,
       guestId,
       state,
       profile: hasPromotions(config) ? store.guests.get(guestId) : undefined,
-      check: { outlet: req.outlet, lines: req.lines, pointsToSpend: req.pointsToSpend ?? 0 },
+      check: payFrom === undefined ? { outlet: req.outlet, lines: req.lines, pointsToSpend: pointsAsked } : { outlet: req.outlet, lines: req.lines, pointsToSpend: pointsAsked, payFrom },
       time: req.time,
       now,
       budgets: () => budgetsLeft(store, config),
@@ -86,7 +111,7 @@ export function evaluateCheck(
     configVersion: config.version,
     guestId,
     total: d.total,
-    balance: state.points.balance,
+    balance: source.balance,
     available,
     pointsMax,
     pointsToSpend,

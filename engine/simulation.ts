@@ -2,7 +2,9 @@
 // seed picks the program's settings and every step: guests registering, checks
 // committed with and without holds, holds cancelled or left to time out, retries
 // with the same idempotency key, refunds by lines, amount or the rest, checks
-// cancelled, top-ups of a deposit (`wallet`) and checks paid partly from it,
+// cancelled, top-ups of a deposit (`wallet`) and checks paid partly from it, a
+// partner's points account (`partner`) a promotion accrues into, checks evaluated
+// and paid from it (`pointsAccount`) and its accruals reversed by refunds,
 // guests merged (phase 2 now and then left to recovery: a later step, a sweep or
 // a restart), the clock jumping minutes to months, expiry sweeps, restarts and
 // crashes. Requests by card go to the guest the card names now, as the doors
@@ -112,7 +114,11 @@ export interface SimulationStats {
    * ever in debt, points written off, guests merged away, transfers landed by recovery
    * (a restart or a sweep, not the engine's phase 2), the largest deposit.
    */
-  reach: { lotsMax: number; openHoldsMax: number; guestsInDebt: number; writtenOff: number; merged: number; recovered: number; depositMax: number };
+  reach: {
+    lotsMax: number; openHoldsMax: number; guestsInDebt: number; writtenOff: number; merged: number; recovered: number; depositMax: number;
+    /** Checks committed paying points of the partner's account, and partner points refunds took back or wrote off. */
+    partnerPaid: number; partnerReversed: number;
+  };
   clock: string;
 }
 
@@ -132,6 +138,10 @@ const CURRENCY = 'RUB';
 const ITEMS = ['latte', 'tea', 'croissant', 'beans-250g', 'sandwich'] as const;
 /** The simulated configuration's one deposit account (unit money); the program's own account is not one. */
 const WALLET = 'wallet';
+/** The simulated configuration's partner points account (unit points, its own point value and ledger), which a promotion accrues into. */
+const PARTNER = 'partner';
+/** Probability that a commit or a read-only evaluate names a points account to pay from. */
+const points_account_probability = 0.25;
 /** Probability that a request by the card of a guest merged away goes to that guest first (routed before the merge). */
 const stale_route_probability = 0.2;
 /** Probability that the engine's phase 2 of a cross-shard merge is lost (the process died between): recovery lands it. */
@@ -190,6 +200,9 @@ interface Action {
   next?(got: Answer): Action | undefined;
 }
 
+/** The log line between a run's last step and its final restart and retries. */
+export const end_of_steps_line = 'end of steps: a final restart, then every acknowledged request sent again';
+
 /** A difference between the engine and the model, or a broken invariant. */
 class Divergence extends Error {}
 
@@ -203,6 +216,8 @@ export async function simulate(options: SimulationOptions): Promise<SimulationRe
   try {
     sim.checkInvariants();
     for (step = 1; step <= options.steps; step++) await sim.step(step);
+    // Logged (not hashed), so that a reader of the log, and a test replaying a prefix, can tell the run's steps from what follows them.
+    options.log?.(end_of_steps_line);
     await sim.restart(); // the final state survives a restart too
     sim.checkAll();
     await sim.retryEverything(options.steps + 1);
@@ -308,7 +323,7 @@ class Simulation {
 
   private readonly kinds: Record<string, number> = {};
   private readonly outcomes: Record<string, number> = {};
-  private readonly reach = { lotsMax: 0, openHoldsMax: 0, debtors: new Set<string>(), writtenOff: 0, recovered: 0, depositMax: 0 };
+  private readonly reach = { lotsMax: 0, openHoldsMax: 0, debtors: new Set<string>(), writtenOff: 0, recovered: 0, depositMax: 0, partnerPaid: 0, partnerReversed: 0 };
   /** A merge's phase 1 re-pointed cards: the cards and profiles are compared after the step. */
   private cardsMoved = false;
   private crashes = 0;
@@ -339,8 +354,16 @@ class Simulation {
     }
     const snapshot = demoSnapshot('simulation-terminal', 1, program);
     snapshot.organization = { ...snapshot.organization, timeZone: this.prng.pick(TIME_ZONES) };
-    // One deposit account and no promotions: the checks' arithmetic stays the program's alone.
-    const rules = validateRules({ accounts: [{ id: WALLET, unit: 'money' }] });
+    // One deposit account, and one partner's points account with one promotion accruing a
+    // share of the money paid into it: the program's arithmetic stays the program's alone
+    // (no discount, base accrual on every line), the partner's is the model's to restate.
+    const partnerValue = this.prng.pick(this.bigMoney ? [100, 250] : [1, 50, 100, 250]);
+    const partnerBp = this.prng.pick(this.bigMoney ? [100, 500, 1000] : [100, 500, 1000, 2500]);
+    const rules = validateRules({
+      settings: { baseAccrualOnPromotionalLines: true },
+      accounts: [{ id: WALLET, unit: 'money' }, { id: PARTNER, unit: 'points', pointValueMinor: partnerValue }],
+      promotions: [{ id: 'partner-share', name: 'Partner: a share of the money paid', status: 'active', effects: [{ kind: 'accrual', account: PARTNER, percentBp: partnerBp }] }],
+    });
     if (!rules.ok) throw new Error(`the simulation's rules do not validate: ${JSON.stringify(rules.errors)}`);
     snapshot.rules = rules.config;
     this.config = snapshot;
@@ -348,7 +371,7 @@ class Simulation {
     this.lastSeen = new Array<number>(this.shardCount).fill(0);
     this.store = openStore(this.dataDir);
     this.reader = this.attach();
-    this.log?.(`seed ${this.seed}: ${this.shardCount} shard(s), up to ${this.guestsMax} guests,${this.holdHeavy ? ' hold-heavy,' : ''}${this.bigMoney ? ' big checks,' : ''} clock jumps up to ${this.jumpMax / day_ms} days, ${this.config.organization.timeZone}, from ${iso(this.start)}, program ${JSON.stringify(this.config.program)}`);
+    this.log?.(`seed ${this.seed}: ${this.shardCount} shard(s), up to ${this.guestsMax} guests,${this.holdHeavy ? ' hold-heavy,' : ''}${this.bigMoney ? ' big checks,' : ''} clock jumps up to ${this.jumpMax / day_ms} days, ${this.config.organization.timeZone}, from ${iso(this.start)}, program ${JSON.stringify(this.config.program)}, ${PARTNER} points at ${partnerValue} accruing ${partnerBp} bp`);
   }
 
   /** New actors over the open store, as a restarted worker makes them. */
@@ -647,12 +670,15 @@ class Simulation {
     });
   }
 
-  /** Points to ask for: often none, often what fits, sometimes just over the cap or the balance. */
-  private pointsFor(g: MGuest, lines: CheckLine[]): number {
-    const available = this.model.view(g, this.now, 0).available;
+  /** Points to ask for (of the partner's account with `account` PARTNER): often none, often what fits, sometimes just over the cap or the balance. */
+  private pointsFor(g: MGuest, lines: CheckLine[], account?: string): number {
+    const partner = account === PARTNER;
+    const acc = partner ? (g.pointsAccounts?.[PARTNER] ?? { balance: 0, lots: [], holds: [] }) : g;
+    const available = this.model.view(acc, this.now, 0).available;
     const p = this.config.program;
+    const pointValue = partner ? this.config.rules.accounts.find((a) => a.id === PARTNER)!.pointValueMinor : p.pointValueMinor;
     const total = lines.reduce((s, l) => s + l.quantity * l.unitPrice, 0);
-    const cap = Math.floor((Math.floor((total * p.payMaxBp) / 10_000) * 100) / p.pointValueMinor);
+    const cap = Math.floor((Math.floor((total * p.payMaxBp) / 10_000) * 100) / pointValue);
     const fits = Math.min(available, cap);
     switch (this.prng.weighted([['none', 4], ['some', 2], ['all', 1], ['over_cap', 1], ['over_balance', 1], ['any', 1]])) {
       case 'none':
@@ -664,10 +690,15 @@ class Simulation {
       case 'over_cap':
         return cap + this.prng.int(1, 100);
       case 'over_balance':
-        return Math.max(0, g.balance) + this.prng.int(1, 100);
+        return Math.max(0, acc.balance) + this.prng.int(1, 100);
       default:
-        return this.prng.int(0, 2 * Math.max(100, g.balance));
+        return this.prng.int(0, 2 * Math.max(100, acc.balance));
     }
+  }
+
+  /** A points account to name: mostly the partner's, now and then the program's own id, a deposit or nothing known (refused). */
+  private pointsAccountToName(): string {
+    return this.prng.weighted([[PARTNER, 12], [this.config.program.id, 2], [WALLET, 1], ['nowhere', 1]]);
   }
 
   private newKey(prefix: string): string {
@@ -696,7 +727,7 @@ class Simulation {
     }
   }
 
-  private commitRequest(card: string, lines: CheckLine[], pointsSpent: number, holdId?: string, deposit?: DepositPayment): CommitRequest {
+  private commitRequest(card: string, lines: CheckLine[], pointsSpent: number, holdId?: string, deposit?: DepositPayment, pointsAccount?: string): CommitRequest {
     return validateCommit({
       outlet: this.prng.pick(OUTLETS),
       // Now and then a key the outlet used before, for another check: the first answer stands.
@@ -708,6 +739,7 @@ class Simulation {
       pointsSpent,
       ...(holdId === undefined ? {} : { holdId }),
       ...(deposit === undefined ? {} : { deposit }),
+      ...(pointsAccount === undefined ? {} : { pointsAccount }),
     });
   }
 
@@ -716,7 +748,7 @@ class Simulation {
     const shard = this.model.guest(guestId).shard;
     return {
       op: 'commit',
-      label: `${label} ${guestId} key ${req.outlet}/${req.idempotencyKey} total ${req.lines.reduce((s, l) => s + l.quantity * l.unitPrice, 0)} spend ${req.pointsSpent}${req.holdId === undefined ? '' : ` hold ${req.holdId}`}${req.deposit === undefined ? '' : ` deposit ${req.deposit.account} ${req.deposit.amount}`}`,
+      label: `${label} ${guestId} key ${req.outlet}/${req.idempotencyKey} total ${req.lines.reduce((s, l) => s + l.quantity * l.unitPrice, 0)} spend ${req.pointsSpent}${req.holdId === undefined ? '' : ` hold ${req.holdId}`}${req.deposit === undefined ? '' : ` deposit ${req.deposit.account} ${req.deposit.amount}`}${req.pointsAccount === undefined ? '' : ` from ${req.pointsAccount}`}`,
       writes: true,
       engine: () => this.actors[shard]!.commitInTransaction(guestId, req),
       model: () => this.model.commit(guestId, req, this.now),
@@ -728,8 +760,9 @@ class Simulation {
   private commit(): Action {
     const { card, to, guestId } = this.byCard(this.randomGuest());
     const lines = this.lines();
-    const points = this.pointsFor(to, lines);
-    return this.commitAction(guestId, this.commitRequest(card, lines, points, undefined, this.depositFor(to, lines, points)), 'commit');
+    const account = this.prng.chance(points_account_probability) ? this.pointsAccountToName() : undefined;
+    const points = this.pointsFor(to, lines, account);
+    return this.commitAction(guestId, this.commitRequest(card, lines, points, undefined, this.depositFor(to, lines, points), account), 'commit');
   }
 
   /** Checks the engine's commit answer against what it acknowledged before, independently of the model. */
@@ -742,6 +775,7 @@ class Simulation {
       this.acknowledgedRequests.push({ guestId, req });
       this.acknowledgedById.set(result.transactionId, result);
       this.checkIds.push(result.transactionId);
+      if (req.pointsAccount === PARTNER && result.spent > 0) this.reach.partnerPaid++;
       if (req.holdId !== undefined) {
         const held = this.heldChecks.find((h) => h.holdId === req.holdId);
         if (held !== undefined && result.spent > held.amount) throw new Divergence(`hold ${req.holdId} of ${held.amount} posted ${result.spent}`);
@@ -760,7 +794,12 @@ class Simulation {
     const { card, to: g, guestId } = this.byCard(last !== undefined && this.prng.chance(0.5) ? this.model.guest(last.guestId) : this.randomGuest());
     const lines = this.lines();
     const pointsToSpend = this.prng.chance(0.5) ? this.prng.int(1, 1 + Math.floor(this.model.view(g, this.now, 0).available / 8)) : this.pointsFor(g, lines);
-    const req = validateEvaluate({ outlet: this.prng.pick(OUTLETS), time: iso(this.now), currency: this.prng.chance(0.01) ? 'USD' : CURRENCY, card, lines, pointsToSpend, hold: true });
+    // Now and then a points account: the program's holds as ever, another is refused (holds are the program's).
+    const account = this.prng.chance(0.05) ? this.pointsAccountToName() : undefined;
+    const req = validateEvaluate({
+      outlet: this.prng.pick(OUTLETS), time: iso(this.now), currency: this.prng.chance(0.01) ? 'USD' : CURRENCY, card, lines, pointsToSpend, hold: true,
+      ...(account === undefined ? {} : { pointsAccount: account }),
+    });
     return this.holdAction(guestId, req, lines);
   }
 
@@ -768,7 +807,7 @@ class Simulation {
     const shard = guestShard(guestId);
     return {
       op: 'hold',
-      label: `${label} ${guestId} spend ${req.pointsToSpend}`,
+      label: `${label} ${guestId} spend ${req.pointsToSpend}${req.pointsAccount === undefined ? '' : ` from ${req.pointsAccount}`}`,
       writes: true,
       engine: () => this.actors[shard]!.evaluateWithHoldInTransaction(guestId, req),
       model: () => this.model.evaluateWithHold(guestId, req, this.now),
@@ -810,7 +849,9 @@ class Simulation {
     const spend = this.prng.weighted([['part', 7], ['all', 2], ['over', 1]]);
     const points = spend === 'all' ? amount : spend === 'over' ? amount + this.prng.int(1, 50) : this.prng.int(0, amount);
     const lines = held !== undefined && this.prng.chance(0.9) ? held.lines : this.lines();
-    return this.commitAction(guestId, this.commitRequest(card, lines, points, holdId, this.depositFor(to, lines, points)), 'commit with hold');
+    // Now and then another points account with the hold: refused, the key left free.
+    const account = this.prng.chance(0.04) ? this.pointsAccountToName() : undefined;
+    return this.commitAction(guestId, this.commitRequest(card, lines, points, holdId, this.depositFor(to, lines, points), account), 'commit with hold');
   }
 
   private cancel(): Action {
@@ -833,7 +874,7 @@ class Simulation {
     const req: CommitRequest = { ...sent.req };
     let change = 'same body';
     if (this.prng.chance(0.3)) {
-      change = this.prng.pick(['card', 'time', 'currency', 'lines', 'pointsSpent', 'holdId', 'deposit'] as const);
+      change = this.prng.pick(['card', 'time', 'currency', 'lines', 'pointsSpent', 'holdId', 'deposit', 'pointsAccount'] as const);
       switch (change) {
         case 'card':
           req.card = this.randomGuest().card;
@@ -858,6 +899,10 @@ class Simulation {
           if (req.deposit === undefined) req.deposit = { account: WALLET, amount: this.prng.int(1, 1_000) };
           else if (this.prng.chance(0.5)) delete req.deposit;
           else req.deposit = { ...req.deposit, amount: req.deposit.amount + 1 };
+          break;
+        case 'pointsAccount':
+          if (req.pointsAccount === undefined) req.pointsAccount = this.prng.pick([PARTNER, this.config.program.id]);
+          else delete req.pointsAccount;
           break;
       }
     }
@@ -928,6 +973,7 @@ class Simulation {
     if (result.outcome !== 'ok') return;
     this.acknowledgedRefunds.push({ req, result });
     this.reach.writtenOff += result.writtenOff;
+    for (const r of result.pointsReversed ?? []) this.reach.partnerReversed += r.reversed + r.writtenOff;
     const check = this.acknowledgedById.get(result.transactionId);
     if (check === undefined) throw new Divergence(`refund ${result.refundId} of ${result.transactionId}, which no commit acknowledged`);
     const sum = this.refunded.get(result.transactionId) ?? { returned: 0, restored: 0, reversed: 0, deposit: 0 };
@@ -1178,10 +1224,14 @@ class Simulation {
     const g = this.holderOf(this.randomGuest().card);
     if (this.prng.chance(0.5)) {
       const lines = this.lines();
-      const req = validateEvaluate({ outlet: OUTLETS[0], time: iso(this.now), currency: CURRENCY, card: g.card, lines, pointsToSpend: this.pointsFor(g, lines) });
+      const account = this.prng.chance(points_account_probability) ? this.pointsAccountToName() : undefined;
+      const req = validateEvaluate({
+        outlet: OUTLETS[0], time: iso(this.now), currency: CURRENCY, card: g.card, lines, pointsToSpend: this.pointsFor(g, lines, account),
+        ...(account === undefined ? {} : { pointsAccount: account }),
+      });
       return {
         op: 'evaluate',
-        label: `evaluate ${g.id}`,
+        label: `evaluate ${g.id}${account === undefined ? '' : ` from ${account}`}`,
         writes: false,
         engine: () => this.reader.evaluate(this.actors[g.shard]!.currentConfig, g.id, req),
         model: () => this.model.evaluateRead(g.id, req, this.now),
@@ -1204,10 +1254,18 @@ class Simulation {
           ...this.model.view(g, this.now, days * day_ms),
           outcome: 'ok',
           transactions: entries.map((e) => ({ transactionId: e.transactionId, kind: e.kind, balanceAfter: e.balanceAfter })),
-          // The wallet once topped up (0 included), sorted by account; the simulated configurations count nothing.
-          accounts: Object.entries(g.accounts ?? {})
-            .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-            .map(([account, balance]) => ({ account, unit: 'money', balance })),
+          // The wallet once topped up (0 included), then the partner's points account once used, each sorted by account; the simulated configurations count nothing.
+          accounts: [
+            ...Object.entries(g.accounts ?? {})
+              .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+              .map(([account, balance]) => ({ account, unit: 'money', balance })),
+            ...Object.entries(g.pointsAccounts ?? {})
+              .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+              .map(([account, acc]) => {
+                const v = this.model.view(acc, this.now, days * day_ms);
+                return { account, unit: 'points', balance: v.balance, available: v.available, pending: v.pending, expiring: v.expiring };
+              }),
+          ],
         };
       },
     };
@@ -1256,6 +1314,7 @@ class Simulation {
     this.checkJournal();
     this.checkGuests();
     this.checkSystem();
+    this.checkOtherPointsLedgers();
     this.checkHoldsResolveOnce();
     for (const id of this.model.dirtyHolds) this.checkHold(id);
     for (const id of this.model.dirtyChecks) this.checkCheck(id);
@@ -1315,10 +1374,21 @@ class Simulation {
     for (const g of this.model.guests.values()) {
       const s = this.store.states.get(g.id);
       if (s === undefined) throw new Divergence(`guest ${g.id} is not stored`);
-      const got = { seq: s.seq, lastTx: s.lastTx, holdSeq: s.holdSeq, balance: s.points.balance, lots: s.points.lots, holds: s.points.holds, accounts: s.accounts, mergedInto: s.mergedInto };
-      const want = { seq: g.seq, lastTx: g.lastTx, holdSeq: g.holdSeq, balance: g.balance, lots: g.lots, holds: g.holds, accounts: g.accounts, mergedInto: g.mergedInto };
+      const got = {
+        seq: s.seq, lastTx: s.lastTx, holdSeq: s.holdSeq, balance: s.points.balance, lots: s.points.lots, holds: s.points.holds, accounts: s.accounts, mergedInto: s.mergedInto,
+        pointsAccounts: s.pointsAccounts,
+      };
+      const want = {
+        seq: g.seq, lastTx: g.lastTx, holdSeq: g.holdSeq, balance: g.balance, lots: g.lots, holds: g.holds, accounts: g.accounts, mergedInto: g.mergedInto,
+        pointsAccounts: g.pointsAccounts,
+      };
       if (!isDeepStrictEqual(got, want)) throw new Divergence(`guest ${g.id}: stored ${JSON.stringify(got)}, the model has ${JSON.stringify(want)}`);
       if (s.points.balance < 0 && !g.debtAllowed) throw new Divergence(`guest ${g.id} is at ${s.points.balance} with no debt allowed (policy ${policy})`);
+      // The partner's account has the program's floor: below 0 only by a debt a refund (negative policy) or a merge left.
+      for (const [account, acc] of Object.entries(s.pointsAccounts ?? {})) {
+        if (acc.balance < 0 && !g.otherDebtAllowed) throw new Divergence(`guest ${g.id} is at ${acc.balance} on ${account} with no debt allowed (policy ${policy})`);
+        if (acc.holds.length > 0) throw new Divergence(`guest ${g.id} has holds on ${account}: holds are the program's`);
+      }
       this.reach.lotsMax = Math.max(this.reach.lotsMax, s.points.lots.length);
       this.reach.openHoldsMax = Math.max(this.reach.openHoldsMax, s.points.holds.length);
       if (s.points.balance < 0) this.reach.debtors.add(g.id);
@@ -1336,9 +1406,28 @@ class Simulation {
       // The deposit ledgers' and the merges' transit accounts, each created by its first posting.
       const stored = this.store.system.get(shard);
       const want = this.model.system[shard]!;
-      for (const book of ['money', 'transit'] as const) {
+      for (const book of ['money', 'transit', 'points'] as const) {
         if (!isDeepStrictEqual(stored?.[book], want[book])) throw new Divergence(`shard ${shard} ${book} accounts: stored ${JSON.stringify(stored?.[book])}, the model has ${JSON.stringify(want[book])}`);
       }
+    }
+  }
+
+  /**
+   * Each points ledger other than the program's sums to zero across the shards, read from
+   * the store alone (whatever the model says): the guests' balances on it, its shard
+   * accounts (`liability:`, `redemption:`, `breakage:`) and its transit account.
+   */
+  private checkOtherPointsLedgers(): void {
+    for (const a of this.config.rules.accounts) {
+      if (a.unit !== 'points' || a.id === this.config.program.id) continue;
+      let sum = 0;
+      for (const { value } of this.store.states.getRange({})) sum += value.pointsAccounts?.[a.id]?.balance ?? 0;
+      for (let shard = 0; shard < this.shardCount; shard++) {
+        const sys = this.store.system.get(shard);
+        for (const kind of ['liability', 'redemption', 'breakage'] as const) sum += sys?.points?.[`${kind}:${a.id}`] ?? 0;
+        sum += sys?.transit?.[`transit:${a.id}`] ?? 0;
+      }
+      if (sum !== 0) throw new Divergence(`the ${a.id} points ledger sums to ${sum}, not 0`);
     }
   }
 
@@ -1396,6 +1485,7 @@ class Simulation {
     const want = {
       guestId: c.guestId, n: c.n, status: c.status, returned: c.returned, returnedQty: c.returnedQty, accrualReversed: c.accrualReversed, spentRestored: c.spentRestored,
       ...(c.depositRestored === undefined ? {} : { depositRestored: c.depositRestored }),
+      ...(c.pointsReversed === undefined ? {} : { pointsReversed: c.pointsReversed, pointsWrittenOff: c.pointsWrittenOff }),
     };
     if (!isDeepStrictEqual(got, want)) throw new Divergence(`check ${id}: stored ${JSON.stringify(got)}, the model has ${JSON.stringify(want)}`);
     if (c.returned > c.total) throw new Divergence(`check ${id}: ${c.returned} returned of ${c.total}`);
@@ -1428,6 +1518,7 @@ class Simulation {
       reach: {
         lotsMax: this.reach.lotsMax, openHoldsMax: this.reach.openHoldsMax, guestsInDebt: this.reach.debtors.size, writtenOff: this.reach.writtenOff,
         merged: this.model.merges.size, recovered: this.reach.recovered, depositMax: this.reach.depositMax,
+        partnerPaid: this.reach.partnerPaid, partnerReversed: this.reach.partnerReversed,
       },
       clock: iso(this.now),
     };

@@ -242,6 +242,14 @@ export interface EvaluateRequest {
   hold?: boolean;
   /** Answer with every active promotion's verdict (`explanation`). */
   explain?: boolean;
+  /**
+   * The points account `pointsToSpend` would come from, as commit's `pointsAccount`: a
+   * points account of the rules; absent (or the program's id): the program's. `balance`,
+   * `available`, `pointsMax`, `pointsToSpend` and `moneyToPay` are then that account's.
+   * Not with `hold: true` (holds are the program's points only): refused with
+   * `invalid_field` naming `pointsAccount`.
+   */
+  pointsAccount?: string;
 }
 
 export interface EvaluateResult {
@@ -422,7 +430,7 @@ export interface RefundResult {
   returned: number;
   /** Points of the check's accrual taken back by this refund, hundredths. */
   accrualReversed: number;
-  /** Points the check spent given back by this refund (with their original expiry), hundredths. */
+  /** Points the check spent given back by this refund (with their original expiry) to the account it paid from, hundredths. */
   spentRestored: number;
   /** Points to take back that the guest had already spent and the `clamp` policy let go. */
   writtenOff: number;
@@ -430,6 +438,22 @@ export interface RefundResult {
   checkStatus: CheckStatus | '';
   /** Money of the check's deposit payment given back to the deposit by this refund, minor units. */
   depositRestored: number;
+  /**
+   * What this refund took back of the check's accruals into points accounts other than
+   * the program's, one entry per account it moved (in the order the check accrued them);
+   * absent when there is none. `accrualReversed` and `writtenOff` above count the
+   * program's points only.
+   */
+  pointsReversed?: PointsReversal[];
+}
+
+/** One points account's share of a refund: its points taken back, and those written off. */
+export interface PointsReversal {
+  account: string;
+  /** Points of the check's accrual into `account` taken back by this refund (a debt included), hundredths. */
+  reversed: number;
+  /** Points to take back that the guest had already spent and the `clamp` policy let go, hundredths. */
+  writtenOff: number;
 }
 
 export interface AdjustRequest {

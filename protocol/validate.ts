@@ -333,7 +333,7 @@ function holdId(o: Obj, key: string): string {
   return v;
 }
 
-const EVALUATE_FIELDS = new Set(['outlet', 'time', 'currency', 'card', 'lines', 'pointsToSpend', 'hold', 'explain']);
+const EVALUATE_FIELDS = new Set(['outlet', 'time', 'currency', 'card', 'lines', 'pointsToSpend', 'hold', 'explain', 'pointsAccount']);
 
 export function validateEvaluate(value: unknown): EvaluateRequest {
   const o = object(value, 'body');
@@ -348,6 +348,8 @@ export function validateEvaluate(value: unknown): EvaluateRequest {
   };
   if (optBool(o, 'hold') === true) out.hold = true;
   if (optBool(o, 'explain') === true) out.explain = true;
+  // As commit's: whether it names a points account of the configuration (and goes with a hold) is the engine's to check.
+  if (o.pointsAccount !== undefined) out.pointsAccount = accountId(o, 'pointsAccount');
   return out;
 }
 

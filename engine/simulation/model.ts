@@ -17,6 +17,14 @@
 // accounts and re-points its cards; phase 2 lands the transfer in the shard of the
 // guest who stays, once, whoever asks (the engine, a late message, a retry, the
 // shard's recovery at start and in its sweep, or a later merge of that guest).
+//
+// A partner's points account (unit points, not the program's) holds lots as the
+// program's account does, in a ledger of its own (`liability:<a>`, `redemption:<a>`,
+// `breakage:<a>`, `transit:<a>`). The only promotions modelled accrue a percentage of
+// the money paid (after points) into such an account, on every line: the share paid
+// with points is spread over the lines' nets and taken off each, so what the percentage
+// applies to is exactly the money left to pay. A check may pay from such an account at
+// its own point value within the program's caps; holds stay the program's.
 
 import type { ConfigSnapshot } from '../../protocol/config.js';
 import type {
@@ -84,6 +92,23 @@ export interface MHold {
 
 export type HoldStatus = 'open' | 'posted' | 'voided' | 'expired';
 
+/** A points account other than the program's, as the engine stores it (no holds are ever placed on one). */
+export interface MPointsAccount {
+  balance: number;
+  lots: MLot[];
+  holds: MHold[];
+}
+
+/** What the points functions below work on: the program's account (the guest itself) or another. */
+type MAccount = { balance: number; lots: MLot[] };
+
+/** A promotion's accrual into a points account other than the program's, as a check's answer and refunds need it. */
+interface MOtherAccrual {
+  promotion: string;
+  account: string;
+  amount: number;
+}
+
 export interface MHoldRecord {
   guestId: string;
   amount: number;
@@ -112,6 +137,10 @@ export interface MGuest {
   mergedInto?: string;
   /** The cards the guest's profile lists, in binding order (a merge appends the moved ones). */
   cards: string[];
+  /** Points accounts other than the program's, absent until first used (the engine's `pointsAccounts`). */
+  pointsAccounts?: Record<string, MPointsAccount>;
+  /** A refund under `negative` (or a debt merged in) left one of those accounts in debt at some point. */
+  otherDebtAllowed: boolean;
 }
 
 /** A merge's transfer: the engine's MergeRecord, compared field for field. */
@@ -142,6 +171,14 @@ export interface MCheck {
   deposit?: { account: string; amount: number };
   /** Deposit money given back so far; set by the first refund of a check paid from a deposit. */
   depositRestored?: number;
+  /** The points account other than the program's the check paid from. */
+  paidFrom?: string;
+  /** What the promotions accrued into points accounts other than the program's, per account in first-seen order. */
+  otherMoves?: Array<{ id: string; amount: number }>;
+  /** Per move, what refunds have reversed toward (what fell short included); set by the first refund. */
+  pointsReversed?: number[];
+  /** Per move, what refunds fell short by (the `clamp` policy let it go). */
+  pointsWrittenOff?: number[];
 }
 
 interface CommitKey {
@@ -186,6 +223,8 @@ export interface SystemBalances {
   money?: Record<string, number>;
   /** The merges' transit accounts (`transit`, `transit:<a>`), created by their first posting. */
   transit?: Record<string, number>;
+  /** The other points ledgers' shard accounts (`liability:<a>`, `redemption:<a>`, `breakage:<a>`), created by their first posting. */
+  points?: Record<string, number>;
 }
 
 /** A journal entry the engine must have appended, in order. */
@@ -248,11 +287,72 @@ export class LedgerModel {
     return this.config.rules.accounts.some((a) => a.id === account && a.unit === 'money');
   }
 
-  /** Moves a shard account of the deposit ledgers or of the merges' transit, creating it on its first posting as the engine does. */
+  /** Moves a shard account of the deposit ledgers, the other points ledgers or the merges' transit, creating it on its first posting as the engine does. */
   private moveSystem(shard: number, account: string, by: number): void {
     const sys = this.system[shard]!;
-    const book = account === 'transit' || account.startsWith('transit:') ? (sys.transit ??= {}) : (sys.money ??= {});
+    const book =
+      account === 'transit' || account.startsWith('transit:')
+        ? (sys.transit ??= {})
+        : /^(liability|redemption|breakage):/.test(account)
+          ? (sys.points ??= {})
+          : (sys.money ??= {});
     book[account] = (book[account] ?? 0) + by;
+  }
+
+  /**
+   * The account `pointsAccount` names, when it is not the program's: absent or the
+   * program's id is the program's (undefined); anything that is not a points account of
+   * the configuration is refused (the engine's `invalid_field` naming `pointsAccount`).
+   */
+  private payFromOf(pointsAccount: string | undefined): { account: string; pointValueMinor: number } | undefined {
+    if (pointsAccount === undefined || pointsAccount === this.config.program.id) return undefined;
+    const a = this.config.rules.accounts.find((x) => x.id === pointsAccount);
+    if (a === undefined || a.unit !== 'points') throw new ModelError('invalid_field');
+    return { account: a.id, pointValueMinor: a.pointValueMinor };
+  }
+
+  /** The guest's points account `account` (not the program's), made empty on first use as the engine does. */
+  private otherAccount(g: MGuest, account: string): MPointsAccount {
+    g.pointsAccounts ??= {};
+    return (g.pointsAccounts[account] ??= { balance: 0, lots: [], holds: [] });
+  }
+
+  /** Whether any promotion runs: then every committed check writes the guest's `accounts` (empty at least), as the engine's `recordUsage` does. */
+  private get promotionsActive(): boolean {
+    return this.config.rules.promotions.some((p) => p.status === 'active');
+  }
+
+  /**
+   * The promotions' accruals into points accounts other than the program's, in rank
+   * order: a percentage of the money paid after points, in that account's points, floored
+   * twice (money, then points). Only such promotions are modelled: any other shape is a
+   * simulation set up beyond its model.
+   */
+  private otherAccruals(moneyToPay: number): MOtherAccrual[] {
+    const out: MOtherAccrual[] = [];
+    const ranked = this.config.rules.promotions.filter((p) => p.status === 'active');
+    for (const p of ranked) {
+      for (const e of p.effects) {
+        const m = e.kind === 'accrual' ? e.match : undefined;
+        const plain = m !== undefined && m.items.length + m.categories.length + m.tags.length + m.excludeItems.length + m.excludeCategories.length + m.excludeTags.length === 0;
+        if (e.kind !== 'accrual' || e.percentBp === null || !plain || !e.excludePaidWithPoints || e.delayDays !== 0 || e.expiryDays !== 0 || p.condition !== null || p.periods.length > 0) {
+          throw new Error(`model: promotion ${p.id} is not one the model knows (a plain percentage accrual into another points account)`);
+        }
+        const account = this.config.rules.accounts.find((a) => a.id === e.account);
+        if (account === undefined || account.unit !== 'points' || account.id === this.config.program.id) throw new Error(`model: promotion ${p.id} accrues into ${e.account}, not a partner's points account`);
+        const money = Number((BigInt(moneyToPay) * BigInt(e.percentBp)) / 10_000n);
+        const amount = Math.floor((money * 100) / account.pointValueMinor);
+        if (amount > 0) out.push({ promotion: p.id, account: account.id, amount });
+      }
+    }
+    return out;
+  }
+
+  /** The promotions a check's answer lists: those that gave something, in rank order, none of them a discount or the program's points. */
+  private static applied(accruals: readonly MOtherAccrual[]): Array<{ promotion: string; discount: number; points: number }> {
+    const out: Array<{ promotion: string; discount: number; points: number }> = [];
+    for (const a of accruals) if (!out.some((x) => x.promotion === a.promotion)) out.push({ promotion: a.promotion, discount: 0, points: 0 });
+    return out;
   }
 
   private deposit(g: MGuest, account: string): number {
@@ -265,19 +365,21 @@ export class LedgerModel {
 
   // ---- arithmetic (program.ts's documented formulas, restated) ------------------
 
-  private capOf(total: number): number {
+  /** The cap in points of the account paying, worth `pointValue` each (the program's by default). */
+  private capOf(total: number, pointValue = this.config.program.pointValueMinor): number {
     const p = this.config.program;
-    return Math.floor((Math.floor((total * p.payMaxBp) / 10_000) * 100) / p.pointValueMinor);
+    return Math.floor((Math.floor((total * p.payMaxBp) / 10_000) * 100) / pointValue);
   }
 
-  private moneyToPayOf(total: number, points: number): number {
-    const byPoints = Math.min(total, Math.ceil((points * this.config.program.pointValueMinor) / 100));
+  private moneyToPayOf(total: number, points: number, pointValue = this.config.program.pointValueMinor): number {
+    const byPoints = Math.min(total, Math.ceil((points * pointValue) / 100));
     return total - byPoints;
   }
 
-  private accrueOf(total: number, points: number): number {
+  /** The program's accrual on the money left after `points` worth `pointValue` each: always in the program's points. */
+  private accrueOf(total: number, points: number, pointValue = this.config.program.pointValueMinor): number {
     const p = this.config.program;
-    const money = Math.floor((this.moneyToPayOf(total, points) * p.accrualBp) / 10_000);
+    const money = Math.floor((this.moneyToPayOf(total, points, pointValue) * p.accrualBp) / 10_000);
     return Math.floor((money * 100) / p.pointValueMinor);
   }
 
@@ -299,7 +401,7 @@ export class LedgerModel {
   // ---- the points account ---------------------------------------------------------
 
   /** What a guest's account shows at `now` without anything being written (the reader's view). */
-  view(g: MGuest, now: number, horizonMs: number): { balance: number; available: number; pending: number; held: number; expiring: number } {
+  view(g: MAccount & { holds: MHold[] }, now: number, horizonMs: number): { balance: number; available: number; pending: number; held: number; expiring: number } {
     let active = 0;
     let pending = 0;
     let expiring = 0;
@@ -316,7 +418,7 @@ export class LedgerModel {
     return { balance: g.balance, available: Math.max(0, active - held), pending, held, expiring };
   }
 
-  private available(g: MGuest, now: number, exceptHold?: string): number {
+  private available(g: MAccount & { holds: MHold[] }, now: number, exceptHold?: string): number {
     let active = 0;
     for (const lot of g.lots) {
       if (lot.activatesAt <= now && (lot.expiresAt === 0 || lot.expiresAt > now)) active += lot.remaining;
@@ -333,7 +435,7 @@ export class LedgerModel {
   }
 
   /** New points: a debt is paid first, the rest joins the lot that activates and expires with it, or starts one. */
-  private credit(g: MGuest, amount: number, lot: Omit<MLot, 'remaining'>): void {
+  private credit(g: MAccount, amount: number, lot: Omit<MLot, 'remaining'>): void {
     if (amount === 0) return;
     const debt = g.balance < 0 ? Math.min(-g.balance, amount) : 0;
     const rest = amount - debt;
@@ -357,7 +459,7 @@ export class LedgerModel {
   }
 
   /** Takes `amount` from active live lots, earliest expiry first; the caller checked availability. */
-  private spendLots(g: MGuest, amount: number, now: number): MTaken[] {
+  private spendLots(g: MAccount, amount: number, now: number): MTaken[] {
     const taken: MTaken[] = [];
     let left = amount;
     for (const lot of g.lots) {
@@ -375,7 +477,7 @@ export class LedgerModel {
   }
 
   /** Burns what is left of lots whose expiry has come; returns the points burnt. */
-  private burn(g: MGuest, now: number): number {
+  private burn(g: MAccount, now: number): number {
     let burned = 0;
     g.lots = g.lots.filter((l) => {
       if (l.expiresAt === 0 || l.expiresAt > now) return true;
@@ -404,15 +506,28 @@ export class LedgerModel {
     this.dirtyHolds.add(id);
   }
 
-  /** Time's effects on one guest, as every write for the guest applies them first. */
+  /** Time's effects on one guest, as every write for the guest applies them first: one expiry entry for every account that burnt. */
   private touch(g: MGuest, now: number): void {
     for (const h of g.holds) if (h.expiresAt <= now) this.resolveHold(h.id, 'expired');
     g.holds = g.holds.filter((h) => h.expiresAt > now);
     const burned = this.burn(g, now);
-    if (burned > 0) {
+    const others = this.burnOthers(g, now);
+    if (burned > 0 || others > 0) {
       this.system[g.shard]!.breakage += burned;
       this.append(g, 'expiry');
     }
+  }
+
+  /** Burns what expired on the guest's other points accounts, each into its `breakage:<a>`; returns the points burnt. */
+  private burnOthers(g: MGuest, now: number): number {
+    let all = 0;
+    for (const [account, acc] of Object.entries(g.pointsAccounts ?? {})) {
+      const burned = this.burn(acc, now);
+      if (burned === 0) continue;
+      this.moveSystem(g.shard, `breakage:${account}`, burned);
+      all += burned;
+    }
+    return all;
   }
 
   // ---- operations -----------------------------------------------------------------
@@ -423,13 +538,15 @@ export class LedgerModel {
     const shard = this.shardOfCard(req.card);
     const id = `${shard}-${++this.guestCounter[shard]!}`;
     this.guests.set(id, {
-      id, shard, card: req.card, seq: 0, lastTx: 0, holdSeq: 0, balance: 0, lots: [], holds: [], agenda: new Set(), debtAllowed: false, cards: [req.card],
+      id, shard, card: req.card, seq: 0, lastTx: 0, holdSeq: 0, balance: 0, lots: [], holds: [], agenda: new Set(), debtAllowed: false, cards: [req.card], otherDebtAllowed: false,
     });
     this.cards.set(req.card, id);
     return { outcome: 'ok', guestId: id, card: req.card };
   }
 
   evaluateWithHold(guestId: string, req: EvaluateRequest, now: number): EvaluateResult {
+    // Holds are the program's: another points account is refused (an unknown one too), before the currency.
+    if (this.payFromOf(req.pointsAccount) !== undefined) throw new ModelError('invalid_field');
     if (req.currency !== this.config.organization.currency) throw new ModelError('currency_mismatch');
     const g = this.liveGuest(guestId);
     this.touch(g, now);
@@ -437,11 +554,12 @@ export class LedgerModel {
     const available = this.available(g, now);
     const pointsMax = Math.min(available, this.capOf(total));
     const pointsToSpend = Math.min(req.pointsToSpend ?? 0, pointsMax);
+    const moneyToPay = this.moneyToPayOf(total, pointsToSpend);
     const result: EvaluateResult = {
       configVersion: this.config.version, guestId, total, balance: g.balance, available, pointsMax, pointsToSpend,
-      moneyToPay: this.moneyToPayOf(total, pointsToSpend), accrue: this.accrueOf(total, pointsToSpend), holdId: '', holdExpiresAt: '',
-      // The simulation's configurations have no promotions.
-      discount: 0, lineDiscounts: [], promotions: [], messages: [],
+      moneyToPay, accrue: this.accrueOf(total, pointsToSpend), holdId: '', holdExpiresAt: '',
+      // The simulation's promotions give no discount and no program points: they are listed when they accrue into a partner's account.
+      discount: 0, lineDiscounts: [], promotions: LedgerModel.applied(this.otherAccruals(moneyToPay)), messages: [],
     };
     if (pointsToSpend === 0) return result;
     if (g.holds.length >= model_holds_per_guest_max) throw new ModelError('too_many_holds');
@@ -455,16 +573,21 @@ export class LedgerModel {
 
   /** What a read-only evaluate answers from the last written state. */
   evaluateRead(guestId: string, req: EvaluateRequest, now: number): EvaluateResult {
+    // Another points account answers as its own: its balance, its available points, its cap at its point value.
+    const payFrom = this.payFromOf(req.pointsAccount);
     if (req.currency !== this.config.organization.currency) throw new ModelError('currency_mismatch');
     const g = this.guest(guestId);
+    const source = payFrom === undefined ? g : (g.pointsAccounts?.[payFrom.account] ?? { balance: 0, lots: [], holds: [] });
+    const pointValue = payFrom?.pointValueMinor;
     const total = totalOf(req.lines);
-    const available = this.view(g, now, 0).available;
-    const pointsMax = Math.min(available, this.capOf(total));
+    const available = this.view(source, now, 0).available;
+    const pointsMax = Math.min(available, this.capOf(total, pointValue));
     const pointsToSpend = Math.min(req.pointsToSpend ?? 0, pointsMax);
+    const moneyToPay = this.moneyToPayOf(total, pointsToSpend, pointValue);
     return {
-      configVersion: this.config.version, guestId, total, balance: g.balance, available, pointsMax, pointsToSpend,
-      moneyToPay: this.moneyToPayOf(total, pointsToSpend), accrue: this.accrueOf(total, pointsToSpend), holdId: '', holdExpiresAt: '',
-      discount: 0, lineDiscounts: [], promotions: [], messages: [],
+      configVersion: this.config.version, guestId, total, balance: source.balance, available, pointsMax, pointsToSpend,
+      moneyToPay, accrue: this.accrueOf(total, pointsToSpend, pointValue), holdId: '', holdExpiresAt: '',
+      discount: 0, lineDiscounts: [], promotions: LedgerModel.applied(this.otherAccruals(moneyToPay)), messages: [],
     };
   }
 
@@ -493,12 +616,18 @@ export class LedgerModel {
     if (seen !== undefined) return replayCommit(seen, req);
     // The deposit account is checked before the currency (an invalid_field, not remembered).
     if (req.deposit !== undefined && !this.isDeposit(req.deposit.account)) throw new ModelError('invalid_field');
+    // Then the points account (an invalid_field too), and another account with a hold: holds are the program's.
+    const payFrom = this.payFromOf(req.pointsAccount);
+    if (payFrom !== undefined && (req.holdId ?? '') !== '') throw new ModelError('invalid_field');
     if (req.currency !== this.config.organization.currency) throw new ModelError('currency_mismatch');
     const g = this.liveGuest(guestId);
     this.touch(g, now);
     const total = totalOf(req.lines);
     const spend = req.pointsSpent ?? 0;
     const holdId = req.holdId ?? '';
+    const pointValue = payFrom?.pointValueMinor;
+    // The account paying: the program's (the guest itself), or another one, maybe never used yet.
+    const source = payFrom === undefined ? g : (g.pointsAccounts?.[payFrom.account] ?? { balance: 0, lots: [], holds: [] });
     let outcome: CommitOutcome | undefined;
     let hold: MHoldRecord | undefined;
     if (holdId !== '') {
@@ -507,11 +636,11 @@ export class LedgerModel {
       else if (spend > rec.amount) outcome = 'points_over_hold';
       else hold = rec;
     }
-    if (outcome === undefined && spend > this.capOf(total)) outcome = 'points_over_limit';
-    if (outcome === undefined && spend > 0 && this.available(g, now, hold === undefined ? undefined : holdId) < spend) outcome = 'insufficient_points';
+    if (outcome === undefined && spend > this.capOf(total, pointValue)) outcome = 'points_over_limit';
+    if (outcome === undefined && spend > 0 && this.available(source, now, hold === undefined ? undefined : holdId) < spend) outcome = 'insufficient_points';
     const dep = req.deposit;
     // The deposit pays money: at most what is left to pay after the points, at most what it holds.
-    if (outcome === undefined && dep !== undefined && dep.amount > this.moneyToPayOf(total, spend)) outcome = 'deposit_over_check';
+    if (outcome === undefined && dep !== undefined && dep.amount > this.moneyToPayOf(total, spend, pointValue)) outcome = 'deposit_over_check';
     if (outcome === undefined && dep !== undefined && this.deposit(g, dep.account) < dep.amount) outcome = 'insufficient_funds';
 
     let result: CommitResult;
@@ -519,28 +648,46 @@ export class LedgerModel {
       result = { outcome, transactionId: '', guestId, configVersion: this.config.version, total, spent: 0, accrued: 0, balance: g.balance, discount: 0, promotions: [], depositPaid: 0, depositBalance: 0 };
     } else {
       if (hold !== undefined) g.holds = g.holds.filter((h) => h.id !== holdId);
-      const taken = this.spendLots(g, spend, now);
-      const accrue = this.accrueOf(total, spend);
+      const taken = this.spendLots(source, spend, now);
+      const moneyToPay = this.moneyToPayOf(total, spend, pointValue);
+      const accrue = this.accrueOf(total, spend, pointValue);
       const n = this.journal[g.shard]! + 1;
       const times = this.lotTimes(now);
       this.credit(g, accrue, { n, ...times });
+      // The promotions' accruals into partners' accounts: one lot each, living as the program's points do.
+      const accruals = this.otherAccruals(moneyToPay);
+      const otherMoves: Array<{ id: string; amount: number }> = [];
+      for (const a of accruals) {
+        this.credit(this.otherAccount(g, a.account), a.amount, { n, ...times });
+        this.moveSystem(g.shard, `liability:${a.account}`, -a.amount);
+        const move = otherMoves.find((m) => m.id === a.account);
+        if (move === undefined) otherMoves.push({ id: a.account, amount: a.amount });
+        else move.amount += a.amount;
+      }
+      if (this.promotionsActive) g.accounts ??= {};
       if (dep !== undefined) {
         this.setDeposit(g, dep.account, this.deposit(g, dep.account) - dep.amount);
         this.moveSystem(g.shard, `deposit_paid:${dep.account}`, dep.amount);
       }
       const entry = this.append(g, 'check');
       const sys = this.system[g.shard]!;
-      sys.redemption += spend;
+      if (payFrom === undefined) sys.redemption += spend;
+      else if (spend > 0) this.moveSystem(g.shard, `redemption:${payFrom.account}`, spend);
       sys.liability -= accrue;
-      if (accrue > 0 && times.expiresAt !== 0) g.agenda.add(times.expiresAt);
+      if ((accrue > 0 || otherMoves.length > 0) && times.expiresAt !== 0) g.agenda.add(times.expiresAt);
       if (hold !== undefined) this.resolveHold(holdId, 'posted', entry.transactionId);
       this.checks.set(entry.transactionId, {
         transactionId: entry.transactionId, guestId, n, total, spent: spend, accrued: accrue, lines: req.lines.map((l) => ({ ...l })), taken,
         status: 'committed', returned: 0, returnedQty: req.lines.map(() => 0), accrualReversed: 0, spentRestored: 0,
         ...(dep === undefined ? {} : { deposit: { account: dep.account, amount: dep.amount } }),
+        ...(payFrom === undefined ? {} : { paidFrom: payFrom.account }),
+        ...(otherMoves.length === 0 ? {} : { otherMoves }),
       });
       this.dirtyChecks.add(entry.transactionId);
-      result = { outcome: 'ok', transactionId: entry.transactionId, guestId, configVersion: this.config.version, total, spent: spend, accrued: accrue, balance: g.balance, discount: 0, promotions: [], depositPaid: 0, depositBalance: 0 };
+      result = {
+        outcome: 'ok', transactionId: entry.transactionId, guestId, configVersion: this.config.version, total, spent: spend, accrued: accrue, balance: g.balance, discount: 0,
+        promotions: LedgerModel.applied(accruals), depositPaid: 0, depositBalance: 0,
+      };
       if (dep !== undefined) result = { ...result, depositPaid: dep.amount, depositBalance: this.deposit(g, dep.account) };
     }
     this.commitKeys.set(key, { req: { ...req, lines: req.lines.map((l) => ({ ...l })), ...(req.deposit === undefined ? {} : { deposit: { ...req.deposit } }) }, result });
@@ -643,7 +790,10 @@ export class LedgerModel {
 
     this.touch(g, now);
     const sys = this.system[g.shard]!;
+    const policy = this.config.program.refundDebtPolicy ?? 'negative';
     if (restoreDelta > 0) {
+      // Spent points go back to the account the check paid from.
+      const restoreTo = check.paidFrom === undefined ? g : this.otherAccount(g, check.paidFrom);
       let skip = check.spentRestored;
       let left = restoreDelta;
       for (const t of check.taken) {
@@ -651,18 +801,42 @@ export class LedgerModel {
         skip -= alreadyBack;
         const give = Math.min(left, t.amount - alreadyBack);
         if (give <= 0) continue;
-        this.credit(g, give, { n: t.n, activatesAt: t.activatesAt, expiresAt: t.expiresAt });
+        this.credit(restoreTo, give, { n: t.n, activatesAt: t.activatesAt, expiresAt: t.expiresAt });
         if (t.expiresAt !== 0) g.agenda.add(t.expiresAt);
         left -= give;
         if (left === 0) break;
       }
       if (left !== 0) throw new Error('model: a refund restores more than the check spent');
-      sys.redemption -= restoreDelta;
+      if (check.paidFrom === undefined) sys.redemption -= restoreDelta;
+      else this.moveSystem(g.shard, `redemption:${check.paidFrom}`, -restoreDelta);
     }
-    const taken = this.takeBack(g, accrualDelta, check.n);
+    const taken = this.takeBack(g, g, accrualDelta, check.n, policy);
     sys.liability += taken;
+    // The partners' accruals go back in the same cumulative, floored proportion, each from its own account.
+    const pointsReversed: NonNullable<RefundResult['pointsReversed']> = [];
+    if (check.otherMoves !== undefined) {
+      const targets: number[] = [];
+      const short: number[] = [];
+      check.otherMoves.forEach((m, i) => {
+        const target = share(m.amount);
+        const delta = target - (check.pointsReversed?.[i] ?? 0);
+        if (delta < 0) throw new ModelViolation(`${check.transactionId}: a refund reverses ${m.id} back from ${check.pointsReversed?.[i]} to ${target}`);
+        targets.push(target);
+        if (delta === 0) {
+          short.push(0);
+          return;
+        }
+        const back = this.takeBack(g, this.otherAccount(g, m.id), delta, check.n, policy);
+        short.push(delta - back);
+        if (back > 0) this.moveSystem(g.shard, `liability:${m.id}`, back);
+        if (back !== 0 || delta !== back) pointsReversed.push({ account: m.id, reversed: back, writtenOff: delta - back });
+      });
+      check.pointsWrittenOff = short.map((v, i) => (check.pointsWrittenOff?.[i] ?? 0) + v);
+      check.pointsReversed = targets;
+    }
     const burned = this.burn(g, now);
     sys.breakage += burned;
+    this.burnOthers(g, now);
     // Deposit money the check paid goes back in the same cumulative, floored proportion.
     const dep = check.deposit;
     const depositDelta = dep === undefined ? 0 : share(dep.amount) - (check.depositRestored ?? 0);
@@ -680,22 +854,30 @@ export class LedgerModel {
     return {
       outcome: 'ok', refundId: entry.transactionId, transactionId: req.transactionId, guestId, returned: money, accrualReversed: taken,
       spentRestored: restoreDelta, writtenOff: accrualDelta - taken, balance: g.balance, checkStatus: status, depositRestored: depositDelta,
+      ...(pointsReversed.length === 0 ? {} : { pointsReversed }),
     };
   }
 
-  /** Takes back an accrual: its own lot first, then any, earliest expiry first; the rest is debt or let go by policy. */
-  private takeBack(g: MGuest, amount: number, ownN: number, policy = this.config.program.refundDebtPolicy ?? 'negative'): number {
+  /**
+   * Takes back an accrual from `acc` (the guest's program account, the guest itself, or
+   * another): its own lot first, then any, earliest expiry first; the rest is debt or let
+   * go by policy. A debt is noted on `g`, per kind of account.
+   */
+  private takeBack(g: MGuest, acc: MAccount, amount: number, ownN: number, policy: 'negative' | 'clamp'): number {
     let left = amount;
-    for (const lot of [...g.lots.filter((l) => l.n === ownN), ...g.lots.filter((l) => l.n !== ownN)]) {
+    for (const lot of [...acc.lots.filter((l) => l.n === ownN), ...acc.lots.filter((l) => l.n !== ownN)]) {
       if (left === 0) break;
       const take = Math.min(left, lot.remaining);
       lot.remaining -= take;
       left -= take;
     }
-    g.lots = g.lots.filter((l) => l.remaining > 0);
+    acc.lots = acc.lots.filter((l) => l.remaining > 0);
     const taken = policy === 'negative' ? amount : amount - left;
-    g.balance -= taken;
-    if (g.balance < 0 && policy === 'negative') g.debtAllowed = true;
+    acc.balance -= taken;
+    if (acc.balance < 0 && policy === 'negative') {
+      if (acc === g) g.debtAllowed = true;
+      else g.otherDebtAllowed = true;
+    }
     return taken;
   }
 
@@ -806,6 +988,18 @@ export class LedgerModel {
       deposits[account] = value;
       this.moveSystem(from.shard, `transit:${account}`, value);
     }
+    // The partners' accounts move alike, each through its transit account; each is kept, empty.
+    const pointsAccounts: Record<string, { points: number; lots: MLot[] }> = {};
+    if (from.pointsAccounts !== undefined) {
+      const emptied: Record<string, MPointsAccount> = {};
+      for (const [account, acc] of Object.entries(from.pointsAccounts)) {
+        emptied[account] = { balance: 0, lots: [], holds: [] };
+        if (acc.balance === 0) continue;
+        pointsAccounts[account] = { points: acc.balance, lots: acc.lots.map((l) => ({ ...l })) };
+        this.moveSystem(from.shard, `transit:${account}`, acc.balance);
+      }
+      from.pointsAccounts = emptied;
+    }
     const holdsVoided = from.holds.map((h) => h.id);
     from.balance = 0;
     from.lots = [];
@@ -816,7 +1010,7 @@ export class LedgerModel {
     const entry = this.append(from, 'merge_out');
     const record: MMerge = {
       mergeId: `${from.id}.m1`, from: from.id, into: into.id, status: 'out', outlet: req.outlet, idempotencyKey: req.idempotencyKey,
-      points, lots, deposits, counts: {}, counters: {}, holdsVoided, cardsMoved: moving, outTx: entry.transactionId, at: now,
+      points, lots, deposits, ...(Object.keys(pointsAccounts).length === 0 ? {} : { pointsAccounts }), counts: {}, counters: {}, holdsVoided, cardsMoved: moving, outTx: entry.transactionId, at: now,
     };
     if (this.merges.has(record.mergeId)) throw new Error(`model: ${from.id} merged away twice`);
     this.merges.set(record.mergeId, record);
@@ -839,18 +1033,28 @@ export class LedgerModel {
     if (record.points > 0) {
       for (const lot of record.lots) this.credit(g, lot.remaining, { n, activatesAt: lot.activatesAt, expiresAt: lot.expiresAt });
     } else if (record.points < 0) {
-      this.takeBack(g, -record.points, -1, 'negative');
+      this.takeBack(g, g, -record.points, -1, 'negative');
     }
     if (record.points !== 0) this.moveSystem(g.shard, 'transit', -record.points);
     if (g.balance < 0) g.debtAllowed = true;
     const burned = this.burn(g, now);
     this.system[g.shard]!.breakage += burned;
+    // The partners' accounts land alike, each out of its transit account, what expired on the way burnt.
+    for (const [account, moved] of Object.entries(record.pointsAccounts ?? {})) {
+      const acc = this.otherAccount(g, account);
+      if (moved.points > 0) for (const lot of moved.lots) this.credit(acc, lot.remaining, { n, activatesAt: lot.activatesAt, expiresAt: lot.expiresAt });
+      else this.takeBack(g, acc, -moved.points, -1, 'negative');
+      this.moveSystem(g.shard, `transit:${account}`, -moved.points);
+      const lost = this.burn(acc, now);
+      if (lost > 0) this.moveSystem(g.shard, `breakage:${account}`, lost);
+    }
     for (const [account, amount] of Object.entries(record.deposits)) {
       this.setDeposit(g, account, this.deposit(g, account) + amount);
       this.moveSystem(g.shard, `transit:${account}`, -amount);
     }
     const entry = this.append(g, 'merge_in');
     for (const lot of record.lots) if (lot.expiresAt > now) g.agenda.add(lot.expiresAt);
+    for (const moved of Object.values(record.pointsAccounts ?? {})) for (const lot of moved.lots) if (lot.expiresAt > now) g.agenda.add(lot.expiresAt);
     const done: MMerge = { ...record, status: 'done', inTx: entry.transactionId, balance: g.balance, doneAt: now };
     this.merges.set(mergeId, done);
     this.dirtyMerges.add(mergeId);
@@ -900,7 +1104,7 @@ function sameLines(a: readonly CheckLine[], b: readonly CheckLine[]): boolean {
   return true;
 }
 
-/** The documented precedence of a repeated commit key: card, time, currency, lines, points, hold. */
+/** The documented precedence of a repeated commit key: card, time, currency, lines, points, hold, deposit, points account. */
 function replayCommit(seen: CommitKey, req: CommitRequest): CommitResult {
   const first = seen.req;
   let outcome: CommitOutcome = 'exists';
@@ -911,6 +1115,8 @@ function replayCommit(seen: CommitKey, req: CommitRequest): CommitResult {
   else if ((first.pointsSpent ?? 0) !== (req.pointsSpent ?? 0)) outcome = 'exists_with_different_points_spent';
   else if ((first.holdId ?? '') !== (req.holdId ?? '')) outcome = 'exists_with_different_hold';
   else if (depositKey(first) !== depositKey(req)) outcome = 'exists_with_different_deposit';
+  // As sent: naming the program's account is another body than naming none.
+  else if ((first.pointsAccount ?? '') !== (req.pointsAccount ?? '')) outcome = 'exists_with_different_points_account';
   if (outcome === 'exists' && seen.result.outcome !== 'ok') return seen.result;
   return { ...seen.result, outcome };
 }

@@ -539,6 +539,8 @@ describe('gRPC door', () => {
     expect(r1).toEqual({
       outcome: 'ok', refundId: expect.stringMatching(new RegExp(`^${guestId}\\.\\d+$`)), transactionId, guestId,
       returned: 5_000, accrualReversed: 237, spentRestored: 250, writtenOff: 0, balance: 950 + 250 - 237, checkStatus: 'partially_returned', depositRestored: 0,
+      // No other points account accrued: an empty repeated field, which proto3 cannot tell from absent.
+      pointsReversed: [],
     });
     // More cups than are left, more money than is left: refused, nothing applied.
     expect(await client.call('Refund', refund('ref-x1', transactionId, byLines([0, 2])), TERMINAL_KEY)).toMatchObject({
@@ -585,7 +587,7 @@ describe('gRPC door', () => {
     // Well-formed ids of no check: another guest's number, a journal entry that is no check.
     expect(await client.call('Refund', refund('ref2-nf', `${guestId}.999`), TERMINAL_KEY)).toEqual({
       outcome: 'transaction_not_found', refundId: '', transactionId: `${guestId}.999`, guestId,
-      returned: 0, accrualReversed: 0, spentRestored: 0, writtenOff: 0, balance: 950, checkStatus: '', depositRestored: 0,
+      returned: 0, accrualReversed: 0, spentRestored: 0, writtenOff: 0, balance: 950, checkStatus: '', depositRestored: 0, pointsReversed: [],
     });
     expect((await client.call('Refund', refund('ref2-nf2', `${shard}-999999.1`), TERMINAL_KEY)).outcome).toBe('transaction_not_found');
 

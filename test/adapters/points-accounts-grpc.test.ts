@@ -88,6 +88,36 @@ describe('several points accounts through the gRPC door', () => {
     expect((await call('Commit', check('PA-2', 'pa2-1', 10_000))).outcome).toBe('ok');
   });
 
+  it('evaluates a check paid from a partner account by points_account, and refuses it with a hold', async () => {
+    await call('Register', { card: 'PA-3' });
+    await call('Commit', check('PA-3', 'pa3-1', 40_000)); // 40 points of partner A, 20 of the program
+    const evaluate = (extra: Record<string, unknown>) => ({
+      card: 'PA-3', time: CHECK_TIME, currency: 'RUB', lines: [{ itemCode: 'LATTE', category: 'coffee', quantity: 1, unitPrice: 10_000 }], pointsToSpend: 10_000, ...extra,
+    });
+    // The cap of a 100.00 check is 50.00 = 100 points of A; the guest has 40: they pay 20.00.
+    expect(await call('Evaluate', evaluate({ pointsAccount: 'partnerA' }))).toMatchObject({
+      total: 10_000, balance: 4_000, available: 4_000, pointsMax: 4_000, pointsToSpend: 4_000, moneyToPay: 8_000, accrue: 400, holdId: '',
+    });
+    // An empty points_account is the program's: 20 points at 1.00.
+    expect(await call('Evaluate', evaluate({ pointsAccount: '' }))).toMatchObject({ balance: 2_000, available: 2_000, pointsMax: 2_000, pointsToSpend: 2_000, moneyToPay: 8_000 });
+    for (const body of [evaluate({ pointsAccount: 'wallet' }), evaluate({ pointsAccount: 'nope' }), evaluate({ pointsAccount: 'partnerA', hold: true })]) {
+      expect(await refusal('Evaluate', body)).toMatchObject({ code: S.INVALID_ARGUMENT, errorCode: 'invalid_field', errorField: 'pointsAccount' });
+    }
+    // Nothing was held: the program's points are all there to hold.
+    expect(await call('Evaluate', evaluate({ hold: true }))).toMatchObject({ holdId: expect.stringMatching(/\.h1$/), pointsToSpend: 2_000 });
+  });
+
+  it('answers a refund\'s reversal of a partner account in points_reversed, the same on a retry', async () => {
+    await call('Register', { card: 'PA-4' });
+    const c = await call('Commit', check('PA-4', 'pa4-1', 40_000));
+    // A quarter of 400.00: 10 of partner A's 40 points, 5 of the program's 20.
+    const refund = { idempotencyKey: 'pa4-r1', transactionId: c.transactionId, amount: 10_000 };
+    const r = await call('Refund', refund);
+    expect(r).toMatchObject({ outcome: 'ok', returned: 10_000, accrualReversed: 500, writtenOff: 0, pointsReversed: [{ account: 'partnerA', reversed: 1_000, writtenOff: 0 }] });
+    expect(await call('Refund', refund)).toEqual({ ...r, outcome: 'exists' });
+    expect((await partnerA('PA-4')).balance).toBe(3_000);
+  });
+
   it('moves a partner account with a merge between guests of two shards', async () => {
     const guestOf = new Map<string, string>();
     for (let i = 0; i < 12; i++) guestOf.set(`PM-${i}`, (await call('Register', { card: `PM-${i}` })).guestId);

@@ -143,15 +143,38 @@ describe('refunds of accruals into other points accounts', () => {
     const c = commit(l, g, [coffee(), coffee()]);
     expect(partner(l, g, 'partnerA')!.balance).toBe(4_000);
     // A quarter of the money: partner A 1,000 back, partner B keeps its fixed 500.
-    expect(l.refund(g, c.transactionId, { amount: 10_000 })).toMatchObject({ outcome: 'ok', returned: 10_000, accrualReversed: 500 });
+    const quarter = l.refund(g, c.transactionId, { amount: 10_000, key: 'quarter' });
+    // Partner B's fixed accrual is not moved by a partial return: only partner A is answered.
+    expect(quarter).toMatchObject({ outcome: 'ok', returned: 10_000, accrualReversed: 500, pointsReversed: [{ account: 'partnerA', reversed: 1_000, writtenOff: 0 }] });
     expect(partner(l, g, 'partnerA')!.balance).toBe(3_000);
     expect(partner(l, g, 'partnerB')!.balance).toBe(500);
     expect(l.store.checks.get([0, journalOf(c.transactionId)])).toMatchObject({ pointsReversed: [1_000, 0], pointsWrittenOff: [0, 0] });
     // The rest: exactly what is left of each.
-    expect(l.refund(g, c.transactionId)).toMatchObject({ outcome: 'ok', checkStatus: 'returned' });
+    const rest = l.refund(g, c.transactionId, { key: 'rest' });
+    expect(rest).toMatchObject({
+      outcome: 'ok', checkStatus: 'returned',
+      pointsReversed: [{ account: 'partnerA', reversed: 3_000, writtenOff: 0 }, { account: 'partnerB', reversed: 500, writtenOff: 0 }],
+    });
     expect(partner(l, g, 'partnerA')!.balance).toBe(0);
     expect(partner(l, g, 'partnerB')!.balance).toBe(0);
     expect(l.balance(g).balance).toBe(0);
+    // Retries answer what the first refund did, the accounts' figures included, and move nothing.
+    expect(l.refund(g, c.transactionId, { amount: 10_000, key: 'quarter' })).toEqual({ ...quarter, outcome: 'exists' });
+    expect(l.refund(g, c.transactionId, { key: 'rest' })).toEqual({ ...rest, outcome: 'exists' });
+    expect(partner(l, g, 'partnerA')!.balance).toBe(0);
+  });
+
+  it('answers no pointsReversed when a refund moves none of the other accounts', () => {
+    const l = open();
+    const g = l.register('P3b');
+    const c = commit(l, g, [coffee(), coffee()]);
+    // 0.01 of 400.00: partner A's share floors to 0, partner B's fixed accrual waits for the whole check.
+    const r = l.refund(g, c.transactionId, { amount: 1 });
+    expect(r).toMatchObject({ outcome: 'ok', returned: 1, accrualReversed: 0 });
+    expect(r).not.toHaveProperty('pointsReversed');
+    expect(l.store.checks.get([0, journalOf(c.transactionId)])).toMatchObject({ pointsReversed: [0, 0], pointsWrittenOff: [0, 0] });
+    // Nor does a refusal.
+    expect(l.refund(g, c.transactionId, { amount: 50_000 })).not.toHaveProperty('pointsReversed');
   });
 
   it.each(['negative', 'clamp'] as const)('takes back points already spent under refundDebtPolicy %s', (policy) => {
@@ -162,9 +185,16 @@ describe('refunds of accruals into other points accounts', () => {
     expect(commit(l, g, [coffee(10_000)], { pointsSpent: 2_000, pointsAccount: 'partnerA' })).toMatchObject({ outcome: 'ok', spent: 2_000 });
     // That check accrued partner A 5% of what was not paid with points (90.00): 4.50 = 9 points.
     expect(partner(l, g, 'partnerA')!.balance).toBe(900);
-    l.refund(g, c.transactionId);
+    const r = l.refund(g, c.transactionId);
     const progress = l.store.checks.get([0, journalOf(c.transactionId)]) as CheckProgress;
     expect(progress.pointsReversed).toEqual([2_000, 500]);
+    // The answer says per account what came back and what was let go; a debt counts as taken back.
+    expect(r.pointsReversed).toEqual([
+      policy === 'negative' ? { account: 'partnerA', reversed: 2_000, writtenOff: 0 } : { account: 'partnerA', reversed: 900, writtenOff: 1_100 },
+      { account: 'partnerB', reversed: 500, writtenOff: 0 },
+    ]);
+    // The program's figures are the program's alone.
+    expect(r).toMatchObject({ accrualReversed: 1_000, writtenOff: 0 });
     if (policy === 'negative') {
       // 20 to take back, 9 in lots: a debt of 11, paid first by later points.
       expect(partner(l, g, 'partnerA')).toMatchObject({ balance: -1_100, available: 0 });
@@ -235,6 +265,81 @@ describe('paying with points of another account', () => {
     // Nothing was written, not even the key: it stays free.
     expect(l.store.transactions.getKeysCount()).toBe(before);
     expect(commit(l, g, [coffee(10_000)], { idempotencyKey: 'free', pointsSpent: 100, pointsAccount: 'partnerB' }).outcome).toBe('ok');
+  });
+});
+
+/** A read-only evaluate as the doors' thread answers it. */
+function evaluate(l: Ledger, guestId: string, lines: ReturnType<typeof line>[], pointsToSpend: number, extra: Record<string, unknown> = {}) {
+  return l.reader.evaluate(l.actor.currentConfig, guestId, { outlet: OUTLET, time: new Date(l.now).toISOString(), currency: 'RUB', card: `card-of-${guestId}`, lines, pointsToSpend, ...extra });
+}
+
+/** An evaluate with a hold, in a write transaction as the shard runs it. */
+function evaluateWithHold(l: Ledger, guestId: string, lines: ReturnType<typeof line>[], pointsToSpend: number, extra: Record<string, unknown> = {}) {
+  const req = { outlet: OUTLET, time: new Date(l.now).toISOString(), currency: 'RUB', card: `card-of-${guestId}`, lines, pointsToSpend, hold: true, ...extra };
+  return l.tx(() => l.actor.evaluateWithHoldInTransaction(guestId, req));
+}
+
+describe('evaluating a check paid from another points account', () => {
+  it('answers that account\'s balance, available points and cap at its point value, as commit decides', () => {
+    const l = open();
+    const g = l.register('E1');
+    commit(l, g, [coffee(), coffee(), coffee(), coffee()]); // partner A: 80 points; the program 40
+    commit(l, g, [cake]); // partner A: 10 more at once, 10 pending for 2 days; the program 5
+    expect(partner(l, g, 'partnerA')).toMatchObject({ balance: 10_000, available: 9_000, pending: 1_000 });
+    // 100.00: the cap is 50.00, 100 points of A at 0.50; 90 available: 45.00 paid with them.
+    expect(evaluate(l, g, [coffee(10_000)], 20_000, { pointsAccount: 'partnerA' })).toMatchObject({
+      total: 10_000, balance: 10_000, available: 9_000, pointsMax: 9_000, pointsToSpend: 9_000, moneyToPay: 5_500, accrue: 275,
+      promotions: [{ promotion: 'a5', discount: 0, points: 0 }, { promotion: 'b3', discount: 0, points: 0 }],
+    });
+    // The program's own points for the same check: 45 of them, 1.00 each.
+    expect(evaluate(l, g, [coffee(10_000)], 20_000)).toMatchObject({ balance: 4_500, available: 4_500, pointsMax: 4_500, pointsToSpend: 4_500, moneyToPay: 5_500, accrue: 275 });
+    // Naming the program's account is the program's.
+    expect(evaluate(l, g, [coffee(10_000)], 20_000, { pointsAccount: 'bonus' })).toEqual(evaluate(l, g, [coffee(10_000)], 20_000));
+    // 50.00: at most 25.00 = 50 points of A. Evaluate's pointsMax is what commit takes, one more is over the limit.
+    const small = [coffee(5_000)];
+    const e = evaluate(l, g, small, 9_000, { pointsAccount: 'partnerA' });
+    expect(e).toMatchObject({ available: 9_000, pointsMax: 5_000, pointsToSpend: 5_000, moneyToPay: 2_500, accrue: 125 });
+    expect(commit(l, g, small, { pointsSpent: e.pointsMax + 1, pointsAccount: 'partnerA' }).outcome).toBe('points_over_limit');
+    expect(commit(l, g, small, { pointsSpent: e.pointsToSpend, pointsAccount: 'partnerA' })).toMatchObject({ outcome: 'ok', spent: 5_000, accrued: e.accrue });
+    // 90 − 50 + 2.5 (5% of the 25.00 paid in money, at 0.50).
+    expect(evaluate(l, g, small, 9_000, { pointsAccount: 'partnerA' })).toMatchObject({ balance: 5_250, available: 4_250, pointsMax: 4_250, pointsToSpend: 4_250 });
+  });
+
+  it('answers 0 to spend for an account the guest holds nothing on, and refuses what is not a points account', () => {
+    const l = open();
+    const g = l.register('E2');
+    expect(evaluate(l, g, [coffee(10_000)], 1_000, { pointsAccount: 'partnerB' })).toMatchObject({
+      balance: 0, available: 0, pointsMax: 0, pointsToSpend: 0, moneyToPay: 10_000, accrue: 500,
+    });
+    for (const account of ['wallet', 'nope']) {
+      const message = `pointsAccount must name a points account (bonus, partnerA, partnerB), not "${account}"`;
+      expect(() => evaluate(l, g, [coffee(10_000)], 100, { pointsAccount: account })).toThrow(expect.objectContaining({ code: 'invalid_field', field: 'pointsAccount', message }));
+      // Exactly as commit refuses it.
+      expect(() => commit(l, g, [coffee(10_000)], { pointsSpent: 100, pointsAccount: account })).toThrow(expect.objectContaining({ code: 'invalid_field', field: 'pointsAccount', message }));
+    }
+  });
+
+  it('refuses a hold on another account before writing anything; the program\'s account holds as before', () => {
+    const l = open();
+    const g = l.register('E3');
+    commit(l, g, [coffee(), coffee()]);
+    const journal = l.store.transactions.getKeysCount();
+    const holdsBefore = [...l.store.holds.all()].length;
+    expect(() => evaluateWithHold(l, g, [coffee(10_000)], 1_000, { pointsAccount: 'partnerA' })).toThrow(
+      expect.objectContaining({ code: 'invalid_field', field: 'pointsAccount', message: expect.stringMatching(/^pointsAccount cannot be given with hold/) }),
+    );
+    // An unknown account is refused as unknown, with or without a hold.
+    expect(() => evaluateWithHold(l, g, [coffee(10_000)], 1_000, { pointsAccount: 'wallet' })).toThrow(
+      expect.objectContaining({ code: 'invalid_field', field: 'pointsAccount', message: expect.stringMatching(/must name a points account/) }),
+    );
+    // Refused even when nothing would be held: the combination is what is refused.
+    expect(() => evaluateWithHold(l, g, [coffee(10_000)], 0, { pointsAccount: 'partnerA' })).toThrow(expect.objectContaining({ code: 'invalid_field', field: 'pointsAccount' }));
+    expect(l.store.transactions.getKeysCount()).toBe(journal);
+    expect([...l.store.holds.all()].length).toBe(holdsBefore);
+    expect(state(l, g).holdSeq).toBe(0);
+    const held = evaluateWithHold(l, g, [coffee(10_000)], 1_000, { pointsAccount: 'bonus' });
+    expect(held).toMatchObject({ holdId: `${g}.h1`, pointsToSpend: 1_000, balance: 2_000 });
+    expect(partner(l, g, 'partnerA')).toMatchObject({ available: 4_000 });
   });
 });
 

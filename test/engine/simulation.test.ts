@@ -5,7 +5,7 @@
 // deposit or merging guests proves nothing).
 
 import { describe, expect, it } from 'vitest';
-import { simulate, type SimulationResult } from '../../dist/engine/simulation.js';
+import { end_of_steps_line, simulate, type SimulationResult } from '../../dist/engine/simulation.js';
 import { tempDir } from '../helpers/engine.js';
 
 const SEEDS = Array.from({ length: 20 }, (_, i) => i + 1);
@@ -21,7 +21,7 @@ async function run(seed: number, steps = STEPS, aborts = false): Promise<Simulat
 }
 
 const outcomes = new Map<string, number>();
-const totals = { crashes: 0, restarts: 0, breakage: 0, merged: 0, recovered: 0, depositMax: 0, shards: new Set<number>(), policies: new Set<string>() };
+const totals = { crashes: 0, restarts: 0, breakage: 0, merged: 0, recovered: 0, depositMax: 0, partnerPaid: 0, partnerReversed: 0, shards: new Set<number>(), policies: new Set<string>() };
 
 describe('ledger simulation with aborted write transactions', () => {
   // Transactions that throw after writing and are rolled back, then go on without a restart.
@@ -50,6 +50,8 @@ describe('ledger simulation', () => {
       totals.merged += r.stats.reach.merged;
       totals.recovered += r.stats.reach.recovered;
       totals.depositMax = Math.max(totals.depositMax, r.stats.reach.depositMax);
+      totals.partnerPaid += r.stats.reach.partnerPaid;
+      totals.partnerReversed += r.stats.reach.partnerReversed;
       totals.shards.add(r.stats.shards);
       totals.policies.add(r.stats.settings.program.refundDebtPolicy ?? 'negative');
     });
@@ -72,7 +74,11 @@ describe('ledger simulation', () => {
       // Merges: both phases, their keys, one guest on both sides, and requests for a guest merged away.
       'merge ok', 'merge same_guest', 'merge exists', 'merge exists_with_different_card', 'mergeIn ok', 'mergeIn exists',
       'refund guest_merged', 'commit guest_merged', 'hold guest_merged', 'cancel hold_already_resolved',
+      // The partner's points account: paid from, its key told apart, refused where it is no points account or goes with a hold.
+      'commit exists_with_different_points_account', 'commit invalid_field', 'hold invalid_field', 'evaluate invalid_field',
     ]) reached(k);
+    expect(totals.partnerPaid, 'no check paid with the partner\'s points').toBeGreaterThan(0);
+    expect(totals.partnerReversed, 'no refund took back the partner\'s accrual').toBeGreaterThan(0);
     expect(totals.merged, 'no guest was merged').toBeGreaterThan(0);
     expect(totals.recovered, 'no transfer was landed by a restart or a sweep').toBeGreaterThan(0);
     expect(totals.depositMax, 'no wallet held money').toBeGreaterThan(0);
@@ -104,9 +110,10 @@ describe('ledger simulation', () => {
       }
       return lines;
     };
-    // The short run's own steps, without what it does after its last one (final restart and retries).
+    // The short run's own steps, without what it does after its last one (final restart, whose
+    // recovery may land transfers, and retries).
     const short = await logOf(120);
-    const steps = short.slice(0, short.findIndex((line) => line.startsWith('#121 ')));
+    const steps = short.slice(0, short.indexOf(end_of_steps_line));
     const long = await logOf(240);
     expect(steps.length).toBeGreaterThan(120);
     expect(long.slice(0, steps.length)).toEqual(steps);
