@@ -5,12 +5,10 @@
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { validateRules } from '../../dist/engine/rules/validate.js';
-import { validateRequest } from '../../dist/protocol/validate.js';
 import { verifyStore } from '../../dist/engine/verify.js';
 import type { TransactionRecord } from '../../dist/engine/store.js';
-import { CHECK_TIME, OUTLET, auditAfterClose, startEngine, testSnapshot } from '../helpers/engine.js';
+import { CHECK_TIME, OUTLET, auditAfterClose, startEngine, testSnapshot, type Body, doorCalls } from '../helpers/engine.js';
 
-type Body = Record<string, unknown>;
 
 /** A discount card on every line but tobacco; no level unless updateGuest sets one. */
 function rules() {
@@ -35,23 +33,7 @@ const check = (card: string, extra: Body = {}): Body => ({ card, time: CHECK_TIM
 
 describe('a discount account end to end', () => {
   let t: Awaited<ReturnType<typeof startEngine>>;
-  /** As a door sends it: validated, then executed. */
-  const run = (op: string, body: Body): Promise<any> => {
-    try {
-      return t.engine.execute(op as any, validateRequest(op, { outlet: OUTLET, ...body }) as any);
-    } catch (err) {
-      return Promise.reject(err);
-    }
-  };
-  const refusal = async (op: string, body: Body): Promise<{ code: string; field?: string; message: string }> => {
-    try {
-      const r = await run(op, body);
-      throw new Error(`expected ${op} to be refused, got ${JSON.stringify(r)}`);
-    } catch (err: any) {
-      if (err.code === undefined) throw err;
-      return { code: err.code, field: err.field, message: err.message };
-    }
-  };
+  const { run, refusal } = doorCalls(() => t.engine);
   let committed: any;
 
   beforeAll(async () => {

@@ -7,10 +7,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { validateRules } from '../../dist/engine/rules/validate.js';
 import { verifyStore } from '../../dist/engine/verify.js';
-import { validateRequest } from '../../dist/protocol/validate.js';
-import { CHECK_TIME, OUTLET, auditAfterClose, startEngine, testSnapshot } from '../helpers/engine.js';
+import { CHECK_TIME, OUTLET, auditAfterClose, startEngine, testSnapshot, type Body, doorCalls } from '../helpers/engine.js';
 
-type Body = Record<string, unknown>;
 
 /** Two discount accounts (`card` with no default, `gold` 3% by default), a points, a money and a count account. */
 function rules() {
@@ -32,22 +30,7 @@ const check = (card: string): Body => ({ card, time: CHECK_TIME, currency: 'RUB'
 
 describe("a guest's discount levels", () => {
   let t: Awaited<ReturnType<typeof startEngine>>;
-  const run = (op: string, body: Body): Promise<any> => {
-    try {
-      return t.engine.execute(op as any, validateRequest(op, { outlet: OUTLET, ...body }) as any);
-    } catch (err) {
-      return Promise.reject(err);
-    }
-  };
-  const refusal = async (op: string, body: Body): Promise<{ code: string; field?: string; message: string }> => {
-    try {
-      const r = await run(op, body);
-      throw new Error(`expected ${op} to be refused, got ${JSON.stringify(r)}`);
-    } catch (err: any) {
-      if (err.code === undefined) throw err;
-      return { code: err.code, field: err.field, message: err.message };
-    }
-  };
+  const { run, refusal } = doorCalls(() => t.engine);
 
   beforeAll(async () => {
     t = await startEngine({ shards: 4, threads: 2 });

@@ -6,11 +6,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Engine } from '../../dist/engine/index.js';
 import { openStore, metaGuestCounter, META_SHARDS } from '../../dist/engine/store.js';
 import { emptyAccount } from '../../dist/engine/points-account.js';
-import { validateRequest } from '../../dist/protocol/validate.js';
 import type { ConfigSnapshot } from '../../dist/protocol/config.js';
-import { CHECK_TIME, OUTLET, lines, tempDir, testSnapshot } from '../helpers/engine.js';
+import { CHECK_TIME, OUTLET, lines, tempDir, testSnapshot, type Body, doorCalls } from '../helpers/engine.js';
 
-type Body = Record<string, unknown>;
 
 /** An engine of our own: options the shared helper does not take (payment code life, settings). */
 async function openEngine(opts: { dataDir?: string; organization?: Partial<ConfigSnapshot['organization']>; paymentCodeTtlMs?: number; shards?: number } = {}) {
@@ -22,24 +20,7 @@ async function openEngine(opts: { dataDir?: string; organization?: Partial<Confi
     s.organization = { ...s.organization, ...opts.organization };
     engine.applyConfig(s);
   }
-  /** As a door sends it: validated, then executed. */
-  const run = (op: string, body: Body): Promise<any> => {
-    try {
-      return engine.execute(op as any, validateRequest(op, { outlet: OUTLET, ...body }) as any);
-    } catch (err) {
-      return Promise.reject(err);
-    }
-  };
-  /** The error of a request expected to fail: its code and field. */
-  const refusal = async (op: string, body: Body): Promise<{ code: string; field?: string; message: string }> => {
-    try {
-      const r = await run(op, body);
-      throw new Error(`expected ${op} to be refused, got ${JSON.stringify(r)}`);
-    } catch (err: any) {
-      if (err.code === undefined) throw err;
-      return { code: err.code, field: err.field, message: err.message };
-    }
-  };
+  const { run, refusal } = doorCalls(() => engine);
   return {
     engine,
     dataDir,

@@ -8,6 +8,7 @@ import { Engine } from '../../dist/engine/index.js';
 import { demoSnapshot, sha256Hex } from '../../dist/engine/demo-config.js';
 import type { ConfigSnapshot } from '../../dist/protocol/config.js';
 import { openStore, type Store } from '../../dist/engine/store.js';
+import { validateRequest } from '../../dist/protocol/validate.js';
 
 export const TERMINAL_KEY = 'test-terminal-key-outlet-1';
 export const OTHER_TERMINAL_KEY = 'test-terminal-key-outlet-2';
@@ -63,4 +64,30 @@ export async function auditAfterClose(t: Awaited<ReturnType<typeof startEngine>>
   } finally {
     await store.close();
   }
+}
+
+export type Body = Record<string, unknown>;
+
+/**
+ * Requests as a door sends them to `engine()`: validated (the outlet added), then
+ * executed; and `refusal`, the coded error of a request expected to fail.
+ */
+export function doorCalls(engine: () => Engine) {
+  const run = (op: string, body: Body): Promise<any> => {
+    try {
+      return engine().execute(op as any, validateRequest(op, { outlet: OUTLET, ...body }) as any);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  };
+  const refusal = async (op: string, body: Body): Promise<{ code: string; field?: string; message: string }> => {
+    try {
+      const r = await run(op, body);
+      throw new Error(`expected ${op} to be refused, got ${JSON.stringify(r)}`);
+    } catch (err: any) {
+      if (err.code === undefined) throw err;
+      return { code: err.code, field: err.field, message: err.message };
+    }
+  };
+  return { run, refusal };
 }
