@@ -226,7 +226,8 @@ function expireOtherPoints(guestId: string, accounts: Record<string, PointsAccou
   const postings: Posting[] = [];
   const burnt: EffectMove[] = [];
   let out = accounts;
-  for (const [account, acc] of Object.entries(accounts ?? {})) {
+  if (accounts === undefined) return { accounts, postings, burnt };
+  for (const [account, acc] of Object.entries(accounts)) {
     const e = expire(acc, now);
     if (e.burned === 0) continue;
     if (out === accounts) out = { ...accounts };

@@ -149,13 +149,13 @@ function verdict(p: PromotionExplanation): PromotionVerdict {
  * program's (with what is available, pending and expiring within `horizonMs` at `now`),
  * then its counters, each sorted by id.
  */
-export function accountsOf(config: ConfigSnapshot, state: GuestState, now = 0, horizonMs = 0): AccountBalance[] {
+export function accountsOf(config: ConfigSnapshot, state: GuestState, now: number, horizonMs: number): AccountBalance[] {
   const out: AccountBalance[] = [];
   const units = new Map(config.rules.accounts.map((a) => [a.id, a.unit]));
   for (const [account, balance] of Object.entries(state.accounts ?? {}).sort(byKey)) {
     out.push({ account, unit: units.get(account) === 'count' ? 'count' : 'money', balance });
   }
-  for (const [account, acc] of Object.entries(state.pointsAccounts ?? {}).sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))) {
+  for (const [account, acc] of Object.entries(state.pointsAccounts ?? {}).sort(byKey)) {
     const v = view(acc, now, horizonMs);
     out.push({ account, unit: 'points', balance: v.balance, available: v.available, pending: v.pending, expiring: v.expiring });
   }
@@ -163,7 +163,7 @@ export function accountsOf(config: ConfigSnapshot, state: GuestState, now = 0, h
   return out;
 }
 
-const byKey = (a: [string, number], b: [string, number]): number => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0);
+const byKey = (a: [string, unknown], b: [string, unknown]): number => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0);
 
 export function transactionView(t: TransactionRecord): TransactionView {
   return {
