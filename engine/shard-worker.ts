@@ -52,7 +52,7 @@ export default async function attach(task: AttachShardTask): Promise<void> {
  */
 async function landPendingMerges(store: Store, actor: GuestActor): Promise<void> {
   for (;;) {
-    const landed = await store.root.transaction(() => actor.inBatch(() => actor.completePendingMergesInTransaction()));
+    const landed = await store.root.childTransaction(() => actor.inBatch(() => actor.completePendingMergesInTransaction()));
     if (landed < merges_landed_per_transaction_max) return;
   }
 }
@@ -180,7 +180,9 @@ class ShardServer {
    * flushed to disk, never before. A write refused with a coded error is answered
    * with it and leaves nothing behind (the actor checks everything before its first
    * write); any other exception may come after writes, so it aborts the whole
-   * transaction and every write of the batch fails with `internal`, to be retried.
+   * batch and every write of it fails with `internal`, to be retried. lmdb-js runs the
+   * callbacks of many `transaction` calls in one LMDB transaction and commits what a
+   * throwing callback wrote before it threw; a child transaction is undone on its own.
    */
   private commitWrites(): void {
     const writes = this.writes;
@@ -188,7 +190,7 @@ class ShardServer {
     const started = performance.now();
     const outcomes: Array<{ ok: true; result: Result } | { ok: false; err: unknown }> = [];
     this.store.root
-      .transaction(() => {
+      .childTransaction(() => {
         this.actor.inBatch(() => {
           for (const w of writes) {
             try {
@@ -226,7 +228,7 @@ class ShardServer {
    */
   private readonly sweep = (): void => {
     this.store.root
-      .transaction(() => {
+      .childTransaction(() => {
         const landed = this.actor.completePendingMergesInTransaction();
         const swept = this.actor.sweepExpiries();
         return landed >= merges_landed_per_transaction_max || swept >= expiry_sweep_guests_max;
