@@ -26,6 +26,11 @@ export interface VerifyReport {
 /** Differences reported at the most; the count of entries checked is still exact. */
 const differences_max = 1_000;
 
+function hasPointsAccount(state: GuestState): boolean {
+  const p = state.points as Partial<GuestState['points']> | null | undefined;
+  return typeof p === 'object' && p !== null && Number.isSafeInteger(p.balance) && Array.isArray(p.lots) && Array.isArray(p.holds);
+}
+
 export function verifyStore(store: Store): VerifyReport {
   const differences: Difference[] = [];
   const report = (d: Difference): void => {
@@ -111,6 +116,11 @@ export function verifyStore(store: Store): VerifyReport {
   for (const { key: guestId, value: state } of guestStates(store)) {
     guests++;
     const where = `guest ${guestId}`;
+    // A record broken on disk is reported, not followed into a crash of the audit.
+    if (!hasPointsAccount(state)) {
+      report({ what: "a guest's state holds its points account (balance, lots, holds)", where, found: JSON.stringify(state.points ?? null) });
+      continue;
+    }
     if (state.mergedInto !== undefined) {
       merged.add(guestId);
       verifyMergedAway(store, guestId, state, report);

@@ -44,9 +44,13 @@ describe('a write transaction that throws', () => {
     expect(retry).toMatchObject({ outcome: 'ok', accrued: 1_000, balance: 1_000 });
     await t.close();
 
-    // With B's state mended, the journal explains every balance: nothing half-written.
+    // The audit names B's broken record (and does not crash on it); once it is mended,
+    // the journal explains every balance: nothing half-written.
     const audit = openStore(tmp.dir);
     try {
+      expect(verifyStore(audit).differences).toEqual([
+        { what: "a guest's state holds its points account (balance, lots, holds)", where: `guest ${b.guestId}`, found: 'null' },
+      ]);
       await audit.states.put(b.guestId, state);
       expect(verifyStore(audit).differences).toEqual([]);
     } finally {
