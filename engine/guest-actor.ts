@@ -34,7 +34,7 @@ import type {
   TopUpResult,
 } from '../protocol/types.js';
 import { type WindowKeys, accrualKey, budgetSpend, compiledRulesOf, decideCheck, hasPromotions, recordUsage, windowKeys } from './check-decision.js';
-import { type Clock, appliedPromotions, budgetsLeft, checkCurrency, evaluateCheck, payFromOf, readState } from './guest-reader.js';
+import { type Clock, accountOfUnit, appliedPromotions, budgetsLeft, checkCurrency, evaluateCheck, payFromOf, readState } from './guest-reader.js';
 import { assertUsable, presentedCard } from './cards.js';
 import type { ConvertedCommitRequest } from './currency-rates.js';
 import type { Evaluation } from './rules/model.js';
@@ -199,12 +199,7 @@ function pointsAccrualsOf(
     const isFixed = fixed.get(accrualKey(a.promotion, a.account, a.delayDays, a.expiryDays)) === true;
     addMove(moves, a.account, a.amount, isFixed ? a.amount : 0);
     const own = a.delayDays !== 0 || a.expiryDays !== 0;
-    lots.push({
-      account: a.account,
-      amount: a.amount,
-      activatesAt: !own ? programTimes.activatesAt : a.delayDays > 0 ? localMidnightAfter(now, tz, 0, a.delayDays) : 0,
-      expiresAt: !own ? programTimes.expiresAt : a.expiryDays > 0 ? localMidnightAfter(now, tz, 0, a.delayDays + a.expiryDays) : 0,
-    });
+    lots.push({ account: a.account, amount: a.amount, ...(own ? ownLotTimes(a, now, tz) : programTimes) });
   }
   for (const a of ev.actions) {
     if (a.kind !== 'top_up' || !kept(a.account, a.amount)) continue;
@@ -212,6 +207,17 @@ function pointsAccrualsOf(
     lots.push({ account: a.account, amount: a.amount, ...programTimes });
   }
   return { moves: [...moves.values()], lots };
+}
+
+/**
+ * The activation and expiry of a promotion's accrual with its own delay or life (a lot of
+ * its own): local midnights after `now`, 0 where it sets none.
+ */
+function ownLotTimes(a: { delayDays: number; expiryDays: number }, now: number, tz: string): { activatesAt: number; expiresAt: number } {
+  return {
+    activatesAt: a.delayDays > 0 ? localMidnightAfter(now, tz, 0, a.delayDays) : 0,
+    expiresAt: a.expiryDays > 0 ? localMidnightAfter(now, tz, 0, a.delayDays + a.expiryDays) : 0,
+  };
 }
 
 /** The guest's account in the ledger of a points account other than the program's (as a deposit's: `g:<guestId>:<a>`). */
@@ -580,7 +586,7 @@ export class GuestActor {
     const card = this.usableCard(req.card);
     const seen = this.store.idempotency.get(key);
     if (seen !== undefined) return replayCommit(seen, req, sentCurrency, linesKey, pointsSpent, holdId, depositKey, pointsAccountKey);
-    if (req.deposit !== undefined) depositConfig(this.config, req.deposit.account, 'deposit.account');
+    if (req.deposit !== undefined) accountOfUnit(this.config, req.deposit.account, 'money', 'deposit.account');
     const program = this.config.program;
     // Points from another points account than the program's; the program's own id means the program's.
     const payFrom = payFromOf(this.config, req.pointsAccount);
@@ -640,10 +646,9 @@ export class GuestActor {
       // A promotion's accrual with its own delay or life is a lot of its own.
       for (const a of d.evaluation?.accruals ?? []) {
         if (a.account !== program.id || (a.delayDays === 0 && a.expiryDays === 0)) continue;
-        const activatesAt = a.delayDays > 0 ? localMidnightAfter(now, tz, 0, a.delayDays) : 0;
-        const expiresAt = a.expiryDays > 0 ? localMidnightAfter(now, tz, 0, a.delayDays + a.expiryDays) : 0;
-        points = credit(points, a.amount, { n, activatesAt, expiresAt });
-        expiries.add(expiresAt);
+        const own = ownLotTimes(a, now, tz);
+        points = credit(points, a.amount, { n, ...own });
+        expiries.add(own.expiresAt);
       }
       const postings: Posting[] = [];
       if (pointsSpent > 0) {
@@ -816,7 +821,7 @@ export class GuestActor {
       else if (seen.amount !== req.amount) outcome = 'exists_with_different_amount';
       return { ...seen.result, outcome };
     }
-    depositConfig(this.config, req.account, 'account');
+    accountOfUnit(this.config, req.account, 'money', 'account');
     const now = this.clock();
     let state = this.touch(guestId, now, true);
     const balance = (state.accounts?.[req.account] ?? 0) + req.amount;
@@ -1249,15 +1254,6 @@ function assertBalanced(postings: readonly Posting[]): void {
 }
 
 /** The same key again: the first answer if the body is the same, else which field differs. */
-/** The deposit account `account` of the configuration, or a typed refusal naming `field`. */
-function depositConfig(config: ConfigSnapshot, account: string, field: string): void {
-  const a = config.rules.accounts.find((x) => x.id === account);
-  if (a === undefined || a.unit !== 'money') {
-    const known = config.rules.accounts.filter((x) => x.unit === 'money').map((x) => x.id);
-    throw new KopilkaError('invalid_field', `${field} must name a deposit account (${known.length === 0 ? 'none configured' : known.join(', ')}), not "${account}"`, field);
-  }
-}
-
 function replayCommit(
   seen: IdempotencyRecord,
   req: CommitRequest,

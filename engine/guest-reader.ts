@@ -45,14 +45,18 @@ export function checkCurrency(config: ConfigSnapshot, currency: string): void {
   }
 }
 
-/** The points account `account` of the configuration (unit points, not the program's), or a typed refusal naming `field`. */
-export function otherPointsConfig(config: ConfigSnapshot, account: string, field: string): { account: string; pointValueMinor: number } {
+/**
+ * The account `account` of the configuration's rules if it is of `unit` (a deposit:
+ * money; points), else a typed refusal naming `field` and the accounts it may name (for
+ * points, the program's first).
+ */
+export function accountOfUnit(config: ConfigSnapshot, account: string, unit: 'money' | 'points', field: string): { id: string; pointValueMinor: number } {
   const a = config.rules.accounts.find((x) => x.id === account);
-  if (a === undefined || a.unit !== 'points') {
-    const known = [config.program.id, ...config.rules.accounts.filter((x) => x.unit === 'points' && x.id !== config.program.id).map((x) => x.id)];
-    throw new KopilkaError('invalid_field', `${field} must name a points account (${known.join(', ')}), not "${account}"`, field);
-  }
-  return { account, pointValueMinor: a.pointValueMinor };
+  if (a !== undefined && a.unit === unit) return a;
+  const others = config.rules.accounts.filter((x) => x.unit === unit && x.id !== config.program.id).map((x) => x.id);
+  const known = unit === 'points' ? [config.program.id, ...others] : others;
+  const kind = unit === 'points' ? 'points' : 'deposit';
+  throw new KopilkaError('invalid_field', `${field} must name a ${kind} account (${known.length === 0 ? 'none configured' : known.join(', ')}), not "${account}"`, field);
 }
 
 /**
@@ -62,7 +66,8 @@ export function otherPointsConfig(config: ConfigSnapshot, account: string, field
  * naming `pointsAccount`. Commit and evaluate (with a hold or not) refuse alike.
  */
 export function payFromOf(config: ConfigSnapshot, pointsAccount: string | undefined): { account: string; pointValueMinor: number } | undefined {
-  return pointsAccount === undefined || pointsAccount === '' || pointsAccount === config.program.id ? undefined : otherPointsConfig(config, pointsAccount, 'pointsAccount');
+  if (pointsAccount === undefined || pointsAccount === '' || pointsAccount === config.program.id) return undefined;
+  return { account: pointsAccount, pointValueMinor: accountOfUnit(config, pointsAccount, 'points', 'pointsAccount').pointValueMinor };
 }
 
 /** What the promotions' budgets have left, by promotion id (as committed). */

@@ -125,16 +125,8 @@ export function verifyStore(store: Store): VerifyReport {
       merged.add(guestId);
       verifyMergedAway(store, guestId, state, report);
     }
-    const derived = balances.get(`g:${guestId}`) ?? 0;
     const { points } = state;
-    if (derived !== points.balance) report({ what: 'balance equals its postings', where, expected: derived, found: points.balance });
-    let lots = 0;
-    for (const lot of points.lots) {
-      lots += lot.remaining;
-      if (!(lot.remaining > 0)) report({ what: 'every lot holds points', where, found: lot.remaining });
-    }
-    if (points.balance >= 0 && lots !== points.balance) report({ what: 'lots add up to the balance', where, expected: points.balance, found: lots });
-    if (points.balance < 0 && points.lots.length > 0) report({ what: 'a debt leaves no lots', where, found: points.lots.length });
+    verifyPointsAccount(points, balances.get(`g:${guestId}`) ?? 0, where, report);
     verifyOtherPoints(guestId, state, balances, report);
     // Deposits: each equals its postings and stays at or above its floor, 0.
     for (const [account, found] of Object.entries(state.accounts ?? {})) {
@@ -274,6 +266,18 @@ function verifyMergedAway(store: Store, guestId: string, state: GuestState, repo
   if (store.merges.get(mergeIdOf(guestId))?.into !== state.mergedInto) report({ what: 'a merged-away guest has its transfer', where, expected: state.mergedInto });
 }
 
+/** A points account (the program's or another): its balance equals its postings (`derived`), its lots hold points and add up to it, and a debt has none. */
+function verifyPointsAccount(acc: GuestState['points'], derived: number, where: string, report: (d: Difference) => void): void {
+  if (derived !== acc.balance) report({ what: 'balance equals its postings', where, expected: derived, found: acc.balance });
+  let lots = 0;
+  for (const lot of acc.lots) {
+    lots += lot.remaining;
+    if (!(lot.remaining > 0)) report({ what: 'every lot holds points', where, found: lot.remaining });
+  }
+  if (acc.balance >= 0 && lots !== acc.balance) report({ what: 'lots add up to the balance', where, expected: acc.balance, found: lots });
+  if (acc.balance < 0 && acc.lots.length > 0) report({ what: 'a debt leaves no lots', where, found: acc.lots.length });
+}
+
 /**
  * A guest's points accounts other than the program's, as the program's is checked: each
  * balance equals its postings, its lots hold points and add up to it (a debt has none),
@@ -282,15 +286,7 @@ function verifyMergedAway(store: Store, guestId: string, state: GuestState, repo
 function verifyOtherPoints(guestId: string, state: GuestState, balances: Map<string, number>, report: (d: Difference) => void): void {
   for (const [account, acc] of Object.entries(state.pointsAccounts ?? {})) {
     const where = `guest ${guestId} ${account}`;
-    const derived = balances.get(depositAccount(guestId, account)) ?? 0;
-    if (derived !== acc.balance) report({ what: 'balance equals its postings', where, expected: derived, found: acc.balance });
-    let lots = 0;
-    for (const lot of acc.lots) {
-      lots += lot.remaining;
-      if (!(lot.remaining > 0)) report({ what: 'every lot holds points', where, found: lot.remaining });
-    }
-    if (acc.balance >= 0 && lots !== acc.balance) report({ what: 'lots add up to the balance', where, expected: acc.balance, found: lots });
-    if (acc.balance < 0 && acc.lots.length > 0) report({ what: 'a debt leaves no lots', where, found: acc.lots.length });
+    verifyPointsAccount(acc, balances.get(depositAccount(guestId, account)) ?? 0, where, report);
     if (acc.holds.length > 0) report({ what: "holds are the program's only", where, found: acc.holds.length });
     if (state.accounts?.[account] !== undefined) report({ what: 'an account is points or money, not both', where });
   }
