@@ -6,8 +6,8 @@
 
 import * as grpc from '@grpc/grpc-js';
 import { Packr } from 'msgpackr';
-import { kopilkaClientClass } from '../adapters/grpc-door.js';
 import { CEILING } from './ceilings.js';
+import { isCommitOk, isEvaluateResult, leanKopilkaClientClass, responseId, type LeanKopilkaClient } from './grpc-lean-client.js';
 import { runGrpcStreamLoad, runGrpcUnaryLoad } from './grpc-load.js';
 import { runHttpLoad } from './http-load.js';
 import { bench_admin_token, bench_terminal_key, kopilkaUnderTest, type KopilkaUnderTest } from './kopilka-under-test.js';
@@ -218,17 +218,14 @@ function wsScenario(name: string, op: 'evaluate' | 'commit', opts: { ratePerS?: 
     });
 }
 
-interface StreamReply {
-  id: number;
-  error?: unknown;
-  commit?: { outcome: string };
-}
-
-type Client = grpc.Client & Record<string, Function>;
-
-function grpcClient(k: KopilkaUnderTest): Client {
-  const Kopilka = kopilkaClientClass();
-  return new Kopilka(`127.0.0.1:${k.grpc}`, grpc.credentials.createInsecure()) as Client;
+// The gRPC rows use the lean client of grpc-lean-client.ts: requests encoded as the
+// generated client encodes them, replies left undecoded and judged by their id and the
+// kind of reply only (plus a commit's outcome), as the WebSocket rows judge theirs: the
+// load client shares the cores with the server under test, so work it does per reply
+// beyond that is taken from kopilka.
+function grpcClient(k: KopilkaUnderTest): LeanKopilkaClient {
+  const Kopilka = leanKopilkaClientClass();
+  return new Kopilka(`127.0.0.1:${k.grpc}`, grpc.credentials.createInsecure());
 }
 
 const metadata = (): grpc.Metadata => {
@@ -248,7 +245,8 @@ function grpcUnaryScenario(name: string): Scenario['run'] {
           concurrency: grpc_unary_concurrency,
           makeRequest: (i) => evaluateBody(card(i, k.guests)),
           call: (req) =>
-            new Promise((resolve, reject) => client.Evaluate!(req, md, (err: Error | null, res: unknown) => (err ? reject(err) : resolve(res)))),
+            // A call answered without a gRPC error is a success; its EvaluateResult is not decoded.
+            new Promise((resolve, reject) => client.Evaluate(req, md, (err, res) => (err ? reject(err) : resolve(res)))),
         });
       } finally {
         client.close();
@@ -265,14 +263,15 @@ function grpcStreamScenario(name: string, op: 'evaluate' | 'commit'): Scenario['
           ...t,
           streams: grpc_streams,
           inflight: grpc_inflight_per_stream,
-          openStream: () => client.Stream!(metadata()),
+          openStream: () => client.Stream(metadata()),
           makeRequest: (seq) => {
             const c = card(seq, k.guests);
             return op === 'evaluate' ? { id: seq, evaluate: evaluateBody(c) } : { id: seq, commit: commitBody(keyPrefixOf(name), c, seq) };
           },
-          replySeq: (reply: StreamReply) => reply.id,
-          replyOk: (reply: StreamReply) =>
-            reply.error == null && (op === 'evaluate' || reply.commit?.outcome === 'ok'),
+          // Raw Response bytes: an evaluate succeeds with an EvaluateResult (not an Error), a
+          // commit with a CommitResult whose outcome is "ok".
+          replySeq: responseId,
+          replyOk: op === 'evaluate' ? isEvaluateResult : isCommitOk,
         });
       } finally {
         client.close();
