@@ -130,6 +130,13 @@ function memoryOf(metrics: string): Record<string, number> {
 }
 
 let evaluateWsOpsPerS: number | undefined;
+/**
+ * evaluate.ws.lines8: promotions50's 8-line check before any promotion is published.
+ * Beside promotions50 it tells the rules' cost from the cost of the larger check and
+ * answer (promotions50 is judged against evaluate.ws, whose check has 3 lines).
+ */
+const evaluate_ws_lines8 = 'evaluate.ws.lines8';
+let sameCheckOpsPerS: number | undefined;
 let commitWsOpsPerS: number | undefined;
 
 /** Accrual + spend + hold posting as one operation: evaluate with a hold, then commit it. */
@@ -190,6 +197,7 @@ function promotionsScenario(name: string): Scenario['run'] {
     if (running !== version) throw new Error(`kopilka runs configuration ${running}, not the published ${version}`);
     const result = await wsScenario(name, 'evaluate', { body: promotionsBody })(timing);
     if (evaluateWsOpsPerS !== undefined) result.pct_of_evaluate_ws = (100 * result.ops_per_s) / evaluateWsOpsPerS;
+    if (sameCheckOpsPerS !== undefined) result.pct_of_same_check_without_promotions = (100 * result.ops_per_s) / sameCheckOpsPerS;
     return result;
   };
 }
@@ -213,6 +221,7 @@ function wsScenario(name: string, op: 'evaluate' | 'commit', opts: { ratePerS?: 
         replyOk: op === 'evaluate' ? isResult : isCommitted,
       });
       if (name === 'evaluate.ws') evaluateWsOpsPerS = load.ops_per_s;
+      if (name === evaluate_ws_lines8) sameCheckOpsPerS = load.ops_per_s;
       if (name === 'commit.ws') commitWsOpsPerS = load.ops_per_s;
       return load;
     });
@@ -295,6 +304,7 @@ function httpScenario(name: string): Scenario['run'] {
 
 export const kopilkaScenarios: Scenario[] = [
   { name: 'evaluate.ws', ceiling: CEILING.uwsWsEcho, run: wsScenario('evaluate.ws', 'evaluate') },
+  { name: evaluate_ws_lines8, ceiling: CEILING.uwsWsEcho, run: wsScenario(evaluate_ws_lines8, 'evaluate', { body: promotionsBody }) },
   { name: 'commit.ws', ceiling: CEILING.uwsWsEcho, storageBound: true, run: wsScenario('commit.ws', 'commit') },
   { name: 'commit.ws.ledger', ceiling: CEILING.uwsWsEcho, storageBound: true, run: ledgerScenario('commit.ws.ledger') },
   { name: 'evaluate.http', ceiling: CEILING.uwsHttp, run: httpScenario('evaluate.http') },

@@ -154,7 +154,10 @@ function formatTable(report: BenchReport): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
   const line = (cells: string[]): string =>
     cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
-  return [line(header), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n');
+  const notes = report.results
+    .filter((r) => typeof r.pct_of_same_check_without_promotions === 'number')
+    .map((r) => `${r.name}: ${(r.pct_of_same_check_without_promotions as number).toFixed(1)}% of its check without promotions (evaluate.ws.lines8)`);
+  return [line(header), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line), ...notes].join('\n');
 }
 
 async function main(): Promise<void> {
