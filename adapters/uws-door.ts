@@ -8,6 +8,7 @@
 // Also `GET /metrics` (Prometheus) and `GET /healthz`.
 
 import { Packr } from 'msgpackr';
+import { decodeFrame } from '../protocol/frame-decoder.js';
 import type { HttpRequest, HttpResponse, TemplatedApp, us_listen_socket, WebSocket } from 'uWebSockets.js';
 import type { Engine } from '../engine/engine.js';
 import { requestLabels } from '../engine/metrics.js';
@@ -128,7 +129,7 @@ function onFrame(engine: Engine, ws: WebSocket<Conn>, message: ArrayBuffer, isBi
   let frame: { id?: unknown; op?: unknown; body?: unknown };
   try {
     // uWS reuses the ArrayBuffer after this callback returns: decode it now.
-    frame = packr.unpack(new Uint8Array(message));
+    frame = decodeFrame(new Uint8Array(message)) as typeof frame;
   } catch {
     return sendError(ws, 0, { code: 'bad_request', message: 'the frame is not valid msgpack' });
   }
