@@ -51,7 +51,9 @@ export type ShardInput = ShardRequest | ShardConfig | ShardMetricsAsk;
 export type ShardReply =
   | { kind: 'result'; id: number; result: ShardOperations[ShardOp]['result'] }
   | { kind: 'error'; id: number; error: ErrorBody }
-  | { kind: 'metrics'; id: number; metrics: unknown };
+  | { kind: 'metrics'; id: number; metrics: unknown }
+  /** The shard has opened its store and listens: a worker may be stopped from now on without cutting a native call. */
+  | { kind: 'serving' };
 
 /** What a piscina task hands a worker to make it serve one shard. */
 export interface AttachShardTask {

@@ -22,13 +22,33 @@ interface Pending {
 /** Milliseconds to wait before attaching a shard again after its worker died. */
 const reattach_delay_ms = 50;
 
+/**
+ * How long closing waits for shards still opening their store, then for their tasks to
+ * end, before the workers are stopped regardless.
+ */
+const close_wait_ms = 10_000;
+
 class ShardLink {
   port: MessagePort | undefined;
   readonly pending = new Map<number, Pending>();
   outbox: ShardInput[] = [];
   nextId = 1;
   attached = false;
+  /** Settles once the shard serves (its store open) or its task has ended. */
+  serving: Promise<void> = Promise.resolve();
+  markServing: () => void = () => {};
+  /** Settles when the shard's attach task ends, one way or another. */
+  task: Promise<void> = Promise.resolve();
 }
+
+const within = (ms: number, p: Promise<unknown>): Promise<unknown> =>
+  new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    void p.finally(() => {
+      clearTimeout(timer);
+      resolve(undefined);
+    });
+  });
 
 export interface ShardPoolOptions {
   dataDir: string;
@@ -88,10 +108,11 @@ export class ShardPool {
     const { port1, port2 } = new MessageChannel();
     link.port = port1;
     link.attached = true;
+    link.serving = new Promise((resolve) => (link.markServing = resolve));
     port1.on('message', (batch: ShardReply[]) => this.receive(link, batch));
     const task: AttachShardTask = { shard, dataDir: this.options.dataDir, config: this.config, port: port2 };
     if (this.options.paymentCodeTtlMs !== undefined) task.paymentCodeTtlMs = this.options.paymentCodeTtlMs;
-    this.pool
+    link.task = this.pool
       .run(task, { transferList: [port2] as any })
       .then(
         () => this.detached(shard, undefined),
@@ -101,6 +122,7 @@ export class ShardPool {
 
   private detached(shard: number, err: unknown): void {
     const link = this.links[shard]!;
+    link.markServing();
     link.attached = false;
     link.port?.close();
     link.port = undefined;
@@ -121,6 +143,10 @@ export class ShardPool {
     this.options.onReplies?.();
     for (let i = 0; i < batch.length; i++) {
       const reply = batch[i]!;
+      if (reply.kind === 'serving') {
+        link.markServing();
+        continue;
+      }
       const p = link.pending.get(reply.id);
       if (p === undefined) continue;
       link.pending.delete(reply.id);
@@ -202,9 +228,16 @@ export class ShardPool {
     }
   }
 
+  /**
+   * Stops the shards. A worker stopped inside a native call (a shard still opening its
+   * LMDB store) aborts the whole process, so each shard is first let finish opening, then
+   * its port is closed and its task let end; only then are the workers stopped.
+   */
   async close(): Promise<void> {
     this.closing = true;
+    await within(close_wait_ms, Promise.all(this.links.map((l) => l.serving)));
     for (const link of this.links) link.port?.close();
+    await within(close_wait_ms, Promise.all(this.links.map((l) => l.task)));
     await this.pool.destroy();
   }
 }

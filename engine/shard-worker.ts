@@ -88,6 +88,7 @@ class ShardServer {
       for (let i = 0; i < batch.length; i++) this.handle(batch[i]!);
       if (this.writes.length > 0) this.commitWrites();
     });
+    port.postMessage([{ kind: 'serving' } satisfies ShardReply]);
   }
 
   private handle(msg: ShardInput): void {
