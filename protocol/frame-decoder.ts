@@ -47,7 +47,8 @@ const newNode = (keys: string[]): ShapeNode => ({ next: new Map(), keys, build: 
 const root: ShapeNode = newNode([]);
 let shapeNodes = 1;
 
-let src: Uint8Array = new Uint8Array(0);
+const none = new Uint8Array(0);
+let src: Uint8Array = none;
 let pos = 0;
 let end = 0;
 // One values array per depth, reused: a map's values are read into it, then built.
@@ -66,7 +67,8 @@ export function decodeFrame(bytes: Uint8Array): unknown {
     if (err !== FALLBACK) throw err;
     return fallback.unpack(bytes);
   } finally {
-    src = new Uint8Array(0);
+    // The frame's bytes are not kept past the call (uWS reuses them).
+    src = none;
   }
 }
 
