@@ -18,6 +18,7 @@ import { benchCard } from './seed-guests.js';
 import { parseBuckets, percentileMs } from './server-decision-time.js';
 import type { BenchResult, LoadResult } from './stats.js';
 import { runWsLoad } from './ws-load.js';
+import { frameTemplate } from './frame-template.js';
 import { auditRow, ledger_spend_points, placeHolds } from './ledger-scenarios.js';
 import { publishRules } from './publish-rules.js';
 import { sampleContext8, sampleRules50 } from '../engine/rules/sample.js';
@@ -54,9 +55,12 @@ const TIME_LUNCH = '2026-03-10T13:30:00+03:00';
 const promotionsBody = (c: string) => ({ outlet: OUTLET, time: TIME_LUNCH, currency: 'RUB', card: c, lines: LINES_8, pointsToSpend: 0 });
 
 const evaluateBody = (c: string) => ({ outlet: OUTLET, time: TIME, currency: 'RUB', card: c, lines: LINES, pointsToSpend: 0 });
+/** A request's sequence number in an idempotency key: fixed width, so WebSocket frames are patched in place. */
+const seq_digits = 10;
 // Keys unique per run and per row: rows restart their sequence numbers at 0.
+const idempotencyKey = (keyPrefix: string, seq: number): string => `${keyPrefix}-${String(seq).padStart(seq_digits, '0')}`;
 const commitBody = (keyPrefix: string, c: string, seq: number) => ({
-  outlet: OUTLET, idempotencyKey: `${keyPrefix}-${seq}`, time: TIME, currency: 'RUB', card: c, lines: LINES, pointsSpent: 0,
+  outlet: OUTLET, idempotencyKey: idempotencyKey(keyPrefix, seq), time: TIME, currency: 'RUB', card: c, lines: LINES, pointsSpent: 0,
 });
 
 // Replies are `{ id, result }` or `{ id, error }` packed as plain maps: map16 of 2
@@ -205,6 +209,13 @@ function promotionsScenario(name: string): Scenario['run'] {
 function wsScenario(name: string, op: 'evaluate' | 'commit', opts: { ratePerS?: () => number; body?: (card: string) => unknown } = {}): Scenario['run'] {
   return (timing) =>
     measured(name, 'ws', op, timing, async (k, t) => {
+      // Frames patched in place (frame-template.ts): the card, and a commit's idempotency key.
+      const cardWidth = benchCard(0).length;
+      const keyPrefix = keyPrefixOf(name);
+      const template =
+        op === 'evaluate'
+          ? frameTemplate((id, [c]) => ({ id, op, body: opts.body?.(c!) ?? evaluateBody(c!) }), [cardWidth])
+          : frameTemplate((id, [c, key]) => ({ id, op, body: { ...commitBody(keyPrefix, c!, 0), idempotencyKey: key } }), [cardWidth, idempotencyKey(keyPrefix, 0).length]);
       const load = await runWsLoad({
         ...t,
         url: `ws://127.0.0.1:${k.http}/v1/ws`,
@@ -212,11 +223,8 @@ function wsScenario(name: string, op: 'evaluate' | 'commit', opts: { ratePerS?: 
         connections: ws_connections,
         inflight: ws_inflight_per_connection,
         ratePerS: opts.ratePerS?.(),
-        makeFrame: (_conn, seq) => {
-          const c = card(seq, k.guests);
-          const body = opts.body?.(c) ?? (op === 'evaluate' ? evaluateBody(c) : commitBody(keyPrefixOf(name), c, seq));
-          return packr.pack({ id: seq, op, body });
-        },
+        makeFrame: (_conn, seq) =>
+          op === 'evaluate' ? template.frame(seq, [card(seq, k.guests)]) : template.frame(seq, [card(seq, k.guests), idempotencyKey(keyPrefix, seq)]),
         replySeq,
         replyOk: op === 'evaluate' ? isResult : isCommitted,
       });
