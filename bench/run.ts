@@ -5,7 +5,8 @@
 // bench/results/latest.json.
 //
 //   --quick      0.5 s warmup + 2 s per row: the ceilings alone finish in under a minute
-//   --only=TEXT  only rows whose name contains TEXT (a scenario brings its ceiling along)
+//   --only=TEXT  only rows whose name contains TEXT (a scenario brings its ceiling along);
+//                several texts separated by commas keep rows that contain any of them
 
 import { mkdir, writeFile } from 'node:fs/promises';
 import { cpus, loadavg } from 'node:os';
@@ -28,7 +29,7 @@ const settle_ms = 300;
 
 export interface BenchOptions {
   quick: boolean;
-  /** Keep only rows whose name contains this. */
+  /** Keep only rows whose name contains this, or one of its comma-separated parts. */
   only?: string;
   /** Kopilka's rows; see kopilka-scenarios.ts. */
   scenarios: Scenario[];
@@ -75,7 +76,8 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
     }
   }
 
-  const selected = (name: string): boolean => options.only === undefined || name.includes(options.only);
+  const parts = options.only?.split(',').filter((t) => t !== '');
+  const selected = (name: string): boolean => parts === undefined || parts.some((t) => name.includes(t));
   const scenarios = options.scenarios.filter((s) => selected(s.name) && (s.ceiling === undefined || ceilingNames.has(s.ceiling)));
   const servers = await startCeilingServers();
   try {
