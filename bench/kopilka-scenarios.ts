@@ -19,7 +19,7 @@ import { parseBuckets, percentileMs } from './server-decision-time.js';
 import type { BenchResult, LoadResult } from './stats.js';
 import { runWsLoad } from './ws-load.js';
 import { frameTemplate } from './frame-template.js';
-import { auditRow, ledger_spend_points, placeHolds } from './ledger-scenarios.js';
+import { auditRow, cancelHolds, ledger_spend_points, placeHolds } from './ledger-scenarios.js';
 import { publishRules } from './publish-rules.js';
 import { sampleContext8, sampleRules50 } from '../engine/rules/sample.js';
 
@@ -180,6 +180,8 @@ function ledgerScenario(name: string): Scenario['run'] {
         replyOk: isCommitted,
       }),
     );
+    // Not measured: the holds left open would otherwise ride in guests' states through the later rows.
+    await cancelHolds(url, headers, OUTLET, holds);
     result.holds_placed = count;
     if (commitWsOpsPerS !== undefined) result.pct_of_commit_ws = (100 * result.ops_per_s) / commitWsOpsPerS;
     return result;

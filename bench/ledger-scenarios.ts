@@ -26,14 +26,20 @@ const place_connections = 8;
 const place_inflight = 64;
 
 /**
- * Places `count` holds (evaluate with `hold: true`, one after another per
- * connection, `place_inflight` in flight) and returns their ids by index; the
- * body of hold `i` comes from `evaluateBody(i)`.
+ * Sends `count` requests (`frame(i)`: op and body) over `place_connections`
+ * connections, `place_inflight` in flight on each, and hands each answer to
+ * `answered(i, answer)`, which throws to fail the whole run.
  */
-export async function placeHolds(url: string, headers: Record<string, string>, count: number, evaluateBody: (i: number) => unknown): Promise<string[]> {
-  const holds = new Array<string>(count);
+async function sendAll(
+  url: string,
+  headers: Record<string, string>,
+  count: number,
+  frame: (i: number) => { op: string; body: unknown },
+  answered: (i: number, answer: { result?: Record<string, unknown>; error?: { code: string } }) => void,
+): Promise<void> {
   let next = 0;
   let done = 0;
+  if (count === 0) return;
   const sockets = await Promise.all(
     Array.from({ length: place_connections }, () => new Promise<WebSocket>((resolve, reject) => {
       const ws = new WebSocket(url, { headers });
@@ -46,14 +52,16 @@ export async function placeHolds(url: string, headers: Record<string, string>, c
       const send = (ws: WebSocket): void => {
         if (next >= count) return;
         const i = next++;
-        ws.send(packr.pack({ id: i + 1, op: 'evaluate', body: evaluateBody(i) }));
+        ws.send(packr.pack({ id: i + 1, ...frame(i) }));
       };
       for (const ws of sockets) {
         ws.on('message', (data: Buffer) => {
-          const r = packr.unpack(data) as { id: number; result?: { holdId?: string }; error?: { code: string } };
-          const holdId = r.result?.holdId;
-          if (holdId === undefined || holdId === '') return reject(new Error(`placing hold ${r.id - 1} failed: ${JSON.stringify(r.error ?? r.result)}`));
-          holds[r.id - 1] = holdId;
+          const r = packr.unpack(data) as { id: number; result?: Record<string, unknown>; error?: { code: string } };
+          try {
+            answered(r.id - 1, r);
+          } catch (err) {
+            return reject(err);
+          }
           done++;
           if (done === count) resolve();
           else send(ws);
@@ -65,7 +73,32 @@ export async function placeHolds(url: string, headers: Record<string, string>, c
   } finally {
     for (const ws of sockets) ws.terminate();
   }
+}
+
+/**
+ * Places `count` holds (evaluate with `hold: true`) and returns their ids by index;
+ * the body of hold `i` comes from `evaluateBody(i)`.
+ */
+export async function placeHolds(url: string, headers: Record<string, string>, count: number, evaluateBody: (i: number) => unknown): Promise<string[]> {
+  const holds = new Array<string>(count);
+  await sendAll(url, headers, count, (i) => ({ op: 'evaluate', body: evaluateBody(i) }), (i, r) => {
+    const holdId = r.result?.holdId;
+    if (typeof holdId !== 'string' || holdId === '') throw new Error(`placing hold ${i} failed: ${JSON.stringify(r.error ?? r.result)}`);
+    holds[i] = holdId;
+  });
   return holds;
+}
+
+/**
+ * Cancels `holds` (those a row placed and did not post), so that no open hold of
+ * one row weighs on the guests' states the rows after it read. Posted holds answer
+ * `hold_already_resolved` and change nothing.
+ */
+export async function cancelHolds(url: string, headers: Record<string, string>, outlet: string, holds: readonly string[]): Promise<void> {
+  await sendAll(url, headers, holds.length, (i) => ({ op: 'cancel', body: { outlet, holdId: holds[i] } }), (i, r) => {
+    const outcome = r.result?.outcome;
+    if (outcome !== 'ok' && outcome !== 'hold_already_resolved') throw new Error(`cancelling hold ${holds[i]} failed: ${JSON.stringify(r.error ?? r.result)}`);
+  });
 }
 
 /** Guests and checks of the audit row; the full run reaches 1,000,000 postings. */
