@@ -212,6 +212,7 @@ function wsScenario(name: string, op: 'evaluate' | 'commit', opts: { ratePerS?: 
   return (timing) =>
     measured(name, 'ws', op, timing, async (k, t) => {
       // Frames patched in place (frame-template.ts): the card, and a commit's idempotency key.
+      if (op === 'commit' && opts.body !== undefined) throw new Error('a commit row builds its own body: its key changes per request');
       const cardWidth = benchCard(0).length;
       const keyPrefix = keyPrefixOf(name);
       const template =
