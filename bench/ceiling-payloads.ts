@@ -3,6 +3,7 @@
 // real doors'. Built once; per request only the sequence number changes.
 
 import { pack } from 'msgpackr';
+import { frameTemplate } from './frame-template.js';
 
 /** Size of a WebSocket ceiling frame and of an HTTP ceiling body, in bytes. */
 export const check_message_bytes = 320;
@@ -44,21 +45,16 @@ function padTo(message: Record<string, unknown>, encode: (m: unknown) => Buffer,
 }
 
 /**
- * Msgpack frames with the sequence number as a uint32 in the first map entry.
- * The template is packed once with the largest uint32, which forces the 5-byte
- * 0xce encoding; each frame is a copy with the number written in place.
+ * Msgpack frames with the sequence number as a uint32 in the first map entry
+ * (frame-template.ts: packed once, each frame a copy with the number written in place).
  */
 export function makeMsgpackCheckFrames(): (seq: number) => Buffer {
-  const template = padTo(sampleCheck(seq_max), (m) => Buffer.from(pack(m)), check_message_bytes);
-  const at = msgpackSeqOffset(template);
-  if (at < 0 || template[at] !== 0xce) throw new Error('msgpack check template lost its uint32 sequence number');
-  return (seq: number): Buffer => {
-    if (seq > seq_max) throw new Error(`sequence number ${seq} exceeds the frame format's ${seq_max}`);
-    const frame = Buffer.allocUnsafe(template.length);
-    template.copy(frame);
-    frame.writeUInt32BE(seq, at + 1);
-    return frame;
-  };
+  const check = sampleCheck(seq_max);
+  // Padded with the largest sequence number, whose 5-byte encoding every frame keeps.
+  padTo(check, (m) => Buffer.from(pack(m)), check_message_bytes);
+  const template = frameTemplate((s) => ({ ...check, s }), [], 's');
+  if (msgpackSeqOffset(template.frame(0, [])) < 0) throw new Error('msgpack check template lost its sequence number as first entry');
+  return (seq: number): Buffer => template.frame(seq, []);
 }
 
 /**

@@ -15,8 +15,6 @@ import { Packr } from 'msgpackr';
 
 const packr = new Packr({ useRecords: false, mapsAsObjects: true });
 const id_max = 0xffff_ffff;
-/** msgpack of the key "id" then a uint32 marker: where the id is written. */
-const ID_KEY_U32 = Buffer.from([0xa2, 0x69, 0x64, 0xce]);
 
 export interface FrameTemplate {
   /** A frame whose id is `id` and whose patched fields are `fields`, each of its template width, ASCII. */
@@ -24,16 +22,19 @@ export interface FrameTemplate {
 }
 
 /**
- * `build(id, fields)` gives the frame's value; `widths[i]` is the length of field i
- * in every frame. The template is checked against `build` before it is used.
+ * `build(id, fields)` gives the frame's value, whose key `idKey` holds the id;
+ * `widths[i]` is the length of field i in every frame. The template is checked
+ * against `build` before it is used.
  */
-export function frameTemplate(build: (id: number, fields: string[]) => unknown, widths: readonly number[]): FrameTemplate {
+export function frameTemplate(build: (id: number, fields: string[]) => unknown, widths: readonly number[], idKey = 'id'): FrameTemplate {
   // Placeholders of control characters, one per field: they occur nowhere else in a frame.
   const placeholders = widths.map((w, i) => String.fromCharCode(1 + i).repeat(w));
   assert.ok(widths.length < 31 && widths.every((w) => w >= 4 && w < 256), 'up to 30 fields of 4 to 255 characters');
   const template = Buffer.from(packr.pack(build(id_max, placeholders)));
-  const idAt = template.indexOf(ID_KEY_U32) + ID_KEY_U32.length;
-  assert.ok(idAt >= ID_KEY_U32.length && template.readUInt32BE(idAt) === id_max, 'the frame has an "id" key packed as a uint32');
+  // The key as packed, then the uint32 marker: where the id is written.
+  const idKeyU32 = Buffer.concat([packr.pack(idKey), Buffer.from([0xce])]);
+  const idAt = template.indexOf(idKeyU32) + idKeyU32.length;
+  assert.ok(idAt >= idKeyU32.length && template.readUInt32BE(idAt) === id_max, `the frame has an "${idKey}" key packed as a uint32`);
   const offsets = placeholders.map((p) => {
     const at = template.indexOf(Buffer.from(p, 'latin1'));
     assert.ok(at > 0 && template.indexOf(Buffer.from(p, 'latin1'), at + 1) < 0, 'each placeholder occurs once');

@@ -16,6 +16,11 @@ describe('frameTemplate', () => {
     }
   });
 
+  it('writes the id under another key when told', () => {
+    const t = frameTemplate((s) => ({ s, op: 'echo', pad: 'xx' }), [], 's');
+    expect(packr.unpack(t.frame(70_000, []))).toEqual({ s: 70_000, op: 'echo', pad: 'xx' });
+  });
+
   it('refuses a field of another width, and a value without a uint32 id', () => {
     const t = frameTemplate((id, [card]) => ({ id, body: { card } }), [8]);
     expect(() => t.frame(1, ['1234567'])).toThrow(/8 characters/);
